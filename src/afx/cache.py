@@ -1,0 +1,81 @@
+"""The response cache: every model response is stored here before it is used.
+
+Keyed by a hash of the whole request (model identity, parameters, system prompt, messages,
+prefill, sample key). SQLite in WAL mode, safe for several processes on one machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from afx.backends.base import Generation, GenerationRequest
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    text TEXT NOT NULL,
+    finish_reason TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
+    """sha256 over everything that determines the response."""
+    payload = {
+        "model": identity,
+        "params": dict(request.params),
+        "system": request.system,
+        "messages": [list(m) for m in request.messages],
+        "prefill": request.prefill,
+        "sample_key": request.sample_key,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A SQLite table of responses by request key."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(SCHEMA)
+
+    def get(self, key: str) -> Generation | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key=?",
+                (key,),
+            ).fetchone()
+        return None if row is None else Generation(*row)
+
+    def put(self, key: str, backend: str, generation: Generation) -> None:
+        """Store a response; an existing entry (another writer got there first) is kept."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, backend, generation.text, generation.finish_reason, generation.prompt_tokens,
+                 generation.completion_tokens, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,119 @@
+"""MLflow: the only module that talks to it. One run per job; a parent run per multirun."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+PARENT_FILE = "mlflow_parent_run_id"
+SECRET_KEY = re.compile(r"api_?key|secret|token|password|authorization", re.IGNORECASE)
+MAX_PARAM_CHARS = 250
+
+
+def tracking_uri(root: str | Path, configured: str | None = None) -> str:
+    """MLFLOW_TRACKING_URI if set, else the configured URI, else a SQLite store inside <root>/mlruns."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return configured
+    path = Path(root) / "mlruns"
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / 'mlflow.db'}"
+
+
+def ui_command(uri: str) -> str:
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def experiment_id(client: MlflowClient, name: str, artifact_root: str | Path) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    try:
+        return client.create_experiment(name, artifact_location=Path(artifact_root).resolve().as_uri())
+    except Exception:  # noqa: BLE001 - another process created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted keys to strings; long text becomes its sha256 (the full text is an artifact); secrets never pass."""
+    out: dict[str, str] = {}
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if SECRET_KEY.search(str(key)):
+                out[name] = "<redacted>"
+                continue
+            out.update(flatten(value, name))
+        return out
+    text = str(tree)
+    if len(text) > MAX_PARAM_CHARS:
+        text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    out[prefix] = text
+    return out
+
+
+class JobRun:
+    """One MLflow run for one job, created without the fluent API (safe across jobs in one process)."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: str | Path, run_name: str,
+                 tags: Mapping[str, str], parent_run_id: str | None = None) -> None:
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        self.experiment_id = experiment_id(self.client, experiment, artifact_root)
+        all_tags = dict(tags)
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        items = [Metric(k, float(v), 0, 0) for k, v in metrics.items()]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i:i + 500])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path) -> None:
+        self.client.log_artifact(self.run_id, str(path))
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+
+def create_parent_run(uri: str, experiment: str, artifact_root: str | Path, sweep_dir: Path,
+                      tags: Mapping[str, str]) -> str:
+    """The multirun's parent run; its id is written into the sweep dir for the jobs to find."""
+    client = MlflowClient(uri)
+    exp = experiment_id(client, experiment, artifact_root)
+    run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={**tags, "afx.kind": "sweep"})
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / PARENT_FILE).write_text(run.info.run_id)
+    return run.info.run_id
+
+
+def read_parent_run_id(sweep_dir: Path) -> str | None:
+    path = sweep_dir / PARENT_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def end_parent_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    MlflowClient(uri).set_terminated(run_id, status)

@@ -1,0 +1,116 @@
+"""Transcripts, their statuses, and the parser for scratchpad / <OUTPUT> tags (paper.md 1.7)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCRATCH_OPEN, SCRATCH_CLOSE = "<SCRATCHPAD_REASONING>", "</SCRATCHPAD_REASONING>"
+OUTPUT_OPEN, OUTPUT_CLOSE = "<OUTPUT>", "</OUTPUT>"
+NEXT = "<NEXT/>"
+_SCRATCH_BLOCK = re.compile(re.escape(SCRATCH_OPEN) + r"(.*?)" + re.escape(SCRATCH_CLOSE), re.DOTALL)
+
+
+class Status(StrEnum):
+    """Why a transcript did or did not yield a usable final output."""
+
+    OK = "ok"
+    NO_OUTPUT = "no_output"  # a turn had neither a closed scratchpad nor an <OUTPUT>
+    UNCLOSED_TAG = "unclosed_tag"  # a scratchpad or <OUTPUT> was opened and never closed
+    TURN_LIMIT = "turn_limit"  # max_turns assistant turns, all scratchpad, no <OUTPUT>
+    EMPTY = "empty"  # an empty turn, or an empty <OUTPUT>
+    ERROR = "error"  # the backend failed (after bounded retries)
+
+
+FAILURES = tuple(s.value for s in Status if s is not Status.OK)
+
+
+def _after_last_scratchpad(text: str) -> str:
+    cut = text.rfind(SCRATCH_CLOSE)
+    return text if cut < 0 else text[cut + len(SCRATCH_CLOSE):]
+
+
+def turn_outcome(turn: str) -> str | Status:
+    """'output' if the turn finished with an <OUTPUT>, 'continue' if it ended on a closed scratchpad."""
+    if not turn.strip():
+        return Status.EMPTY
+    if turn.count(SCRATCH_OPEN) > turn.count(SCRATCH_CLOSE):
+        return Status.UNCLOSED_TAG
+    tail = _after_last_scratchpad(turn)
+    if OUTPUT_CLOSE in tail:
+        return "output"
+    if OUTPUT_OPEN in tail:
+        return Status.UNCLOSED_TAG
+    if SCRATCH_CLOSE in turn:
+        return "continue"
+    return Status.NO_OUTPUT
+
+
+def extract_output(text: str) -> str | None:
+    """The content of the last <OUTPUT> after the last closed scratchpad, or None."""
+    tail = _after_last_scratchpad(text)
+    end = tail.rfind(OUTPUT_CLOSE)
+    if end < 0:
+        return None
+    start = tail.rfind(OUTPUT_OPEN, 0, end)
+    start = 0 if start < 0 else start + len(OUTPUT_OPEN)
+    return tail[start:end].strip()
+
+
+def extract_reasoning(text: str) -> list[str]:
+    """Every closed scratchpad block's content, in order."""
+    return [block.strip() for block in _SCRATCH_BLOCK.findall(text)]
+
+
+@dataclass
+class Transcript:
+    """One sampled conversation: its identity, the assistant turns, the parse and (later) labels."""
+
+    query_id: str
+    query: str
+    tier: str
+    setting: str
+    prefix: str
+    variation: str
+    sample_index: int = 0
+    prefix_text: str = ""  # steering text we pre-filled; not the model's own words
+    turns: list[str] = field(default_factory=list)
+    status: str = Status.OK.value
+    error: str | None = None
+    output: str | None = None
+    reasoning: list[str] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)
+    calls: int = 0
+    cache_hits: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.status == Status.OK
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.turns)
+
+    @property
+    def model_text(self) -> str:
+        """The transcript without the pre-filled steering prefix: what classifiers of reasoning read."""
+        text = self.text
+        return text[len(self.prefix_text):] if self.prefix_text and text.startswith(self.prefix_text) else text
+
+    @property
+    def model_reasoning(self) -> list[str]:
+        return extract_reasoning(self.model_text)
+
+    def finish(self, status: str | Status) -> Transcript:
+        """Set the status, and parse reasoning and output from the turns."""
+        self.reasoning = extract_reasoning(self.text)
+        self.output = extract_output(self.text) if status == Status.OK else None
+        if status == Status.OK and not self.output:
+            status = Status.EMPTY
+        self.status = Status(status).value
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
