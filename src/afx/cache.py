@@ -68,8 +68,15 @@ class ResponseCache:
         with self._lock:
             self._conn.execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, backend, generation.text, generation.finish_reason, generation.prompt_tokens,
-                 generation.completion_tokens, time.time()),
+                (
+                    key,
+                    backend,
+                    generation.text,
+                    generation.finish_reason,
+                    generation.prompt_tokens,
+                    generation.completion_tokens,
+                    time.time(),
+                ),
             )
 
     def __len__(self) -> int:

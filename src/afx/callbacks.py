@@ -27,8 +27,9 @@ class SweepParentCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         uri, artifact_root = _uri_and_root(config)
         sweep_dir = Path(config.hydra.sweep.dir)
-        tracking.create_parent_run(uri, config.tracking.experiment, artifact_root, sweep_dir,
-                                   {"afx.sweep_id": sweep_dir.name})
+        tracking.create_parent_run(
+            uri, config.tracking.experiment, artifact_root, sweep_dir, {"afx.sweep_id": sweep_dir.name}
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         uri, _ = _uri_and_root(config)

@@ -57,7 +57,11 @@ class JobSpec:
 
 def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) -> JobSpec:
     """Compose the setting with its variations, render prompts and prefix, pick the queries."""
-    raw = cfg if isinstance(cfg, Mapping) and not isinstance(cfg, DictConfig) else OmegaConf.to_container(cfg, resolve=True)
+    raw = (
+        cfg
+        if isinstance(cfg, Mapping) and not isinstance(cfg, DictConfig)
+        else OmegaConf.to_container(cfg, resolve=True)
+    )
     assert isinstance(raw, dict)
     variations = raw.get("variation") or {}
     setting = apply_variations(raw["setting"], variations)
@@ -69,7 +73,9 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) 
     model, prefix = raw["model"], raw["prefix"]
     prefix_text = render_prefix(prefix, setting)
     if prefix_text and model.get("prefix_mode", "prefill") != "prefill":
-        raise AfxError(f"model {model.get('name')}: prefix_mode={model.get('prefix_mode')!r} is not supported by this backend")
+        raise AfxError(
+            f"model {model.get('name')}: prefix_mode={model.get('prefix_mode')!r} is not supported by this backend"
+        )
     prefill = model.get("prefill") or {}
     plan = SamplingPlan(
         system=build_system_prompt(setting),
@@ -81,10 +87,25 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) 
         params=dict(model.get("sampling") or {}),
     )
     data = raw.get("data") or {}
-    queries = load_queries(list((setting.get("queries") or {}).get("sources") or []), data.get("limit"),
-                           int(data.get("seed", 0))) if load_data else []
-    return JobSpec(setting, name, str(prefix.get("name")), [v for v in variations if v != "default"], cue,
-                   plan.system, prefix_text, plan, queries, noncompliance)
+    queries = (
+        load_queries(
+            list((setting.get("queries") or {}).get("sources") or []), data.get("limit"), int(data.get("seed", 0))
+        )
+        if load_data
+        else []
+    )
+    return JobSpec(
+        setting,
+        name,
+        str(prefix.get("name")),
+        [v for v in variations if v != "default"],
+        cue,
+        plan.system,
+        prefix_text,
+        plan,
+        queries,
+        noncompliance,
+    )
 
 
 def _run_identity() -> tuple[Path, str, str | None]:
@@ -105,10 +126,12 @@ def _result_line(spec: JobSpec, values: Mapping[str, float], na: Mapping[str, st
 
     gap = f"{values['gap_pp']:+.1f}±{values['gap_se']:.1f}pp" if "gap_pp" in values else "n/a"
     failed = sum(v for k, v in values.items() if "/failed/" in k)
-    return (f"afx: {spec.setting_name}/{spec.prefix_name}/{spec.variation_label}  "
-            f"non-compliance train {pct('train/noncompliance')} (n={int(values['train/n_valid'])})  "
-            f"unmonitored {pct('unmonitored/noncompliance')} (n={int(values['unmonitored/n_valid'])})  "
-            f"gap {gap}  AF {pct('af/mean')}  failed {int(failed)}")
+    return (
+        f"afx: {spec.setting_name}/{spec.prefix_name}/{spec.variation_label}  "
+        f"non-compliance train {pct('train/noncompliance')} (n={int(values['train/n_valid'])})  "
+        f"unmonitored {pct('unmonitored/noncompliance')} (n={int(values['unmonitored/n_valid'])})  "
+        f"gap {gap}  AF {pct('af/mean')}  failed {int(failed)}"
+    )
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
@@ -123,7 +146,8 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     backend = CachedBackend(
         make_backend(model_cfg),
         ResponseCache(cfg.cache.path) if cfg.cache.enabled else None,
-        retries=int(cfg.cache.retries), retry_wait_s=float(cfg.cache.retry_wait_s),
+        retries=int(cfg.cache.retries),
+        retry_wait_s=float(cfg.cache.retry_wait_s),
     )
     classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
@@ -135,19 +159,33 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     if spec.prefix_text:
         (out_dir / "prefix.txt").write_text(spec.prefix_text)
     tags = {
-        "setting": spec.setting_name, "prefix": spec.prefix_name, "variation": spec.variation_label,
-        "model": str(cfg.model.name), "backend": str(cfg.model.backend), "classifier": str(cfg.classifier.name),
+        "setting": spec.setting_name,
+        "prefix": spec.prefix_name,
+        "variation": spec.variation_label,
+        "model": str(cfg.model.name),
+        "backend": str(cfg.model.backend),
+        "classifier": str(cfg.classifier.name),
         "prefix_mode": str(cfg.model.get("prefix_mode", "prefill")),
         "prefix_continuation": spec.plan.prefix_continuation if spec.prefix_text else "n/a",
-        "afx.sweep_id": sweep_id, "afx.kind": "job",
+        "afx.sweep_id": sweep_id,
+        "afx.kind": "job",
     }
-    run = tracking.JobRun(uri, cfg.tracking.experiment, cfg.tracking.artifact_root,
-                          run_name=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
-                          tags=tags, parent_run_id=parent_id)
+    run = tracking.JobRun(
+        uri,
+        cfg.tracking.experiment,
+        cfg.tracking.artifact_root,
+        run_name=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
+        tags=tags,
+        parent_run_id=parent_id,
+    )
     params = tracking.flatten(resolved)
-    params.update({"prompt.system_sha256": sha(spec.system_prompt),
-                   "prompt.prefix_sha256": sha(spec.prefix_text) if spec.prefix_text else "none",
-                   "data.n_queries": str(len(spec.queries))})
+    params.update(
+        {
+            "prompt.system_sha256": sha(spec.system_prompt),
+            "prompt.prefix_sha256": sha(spec.prefix_text) if spec.prefix_text else "none",
+            "data.n_queries": str(len(spec.queries)),
+        }
+    )
     run.log_params(params)
 
     records: list[dict[str, Any]] = []
@@ -155,13 +193,20 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     meta = {"setting": spec.setting_name, "prefix": spec.prefix_name, "variations": spec.variation_names}
     status = "FAILED"
     try:
-        with (out_dir / "transcripts.jsonl").open("w", encoding="utf-8") as sink, tqdm(
-            total=len(items), desc=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
-            unit="sample", disable=not cfg.progress, dynamic_ncols=True,
-        ) as bar:
+        with (
+            (out_dir / "transcripts.jsonl").open("w", encoding="utf-8") as sink,
+            tqdm(
+                total=len(items),
+                desc=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
+                unit="sample",
+                disable=not cfg.progress,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
             for query, tier, sample in items:
-                transcript = Transcript(query.id, query.text, tier, spec.setting_name, spec.prefix_name,
-                                        spec.variation_label, sample)
+                transcript = Transcript(
+                    query.id, query.text, tier, spec.setting_name, spec.prefix_name, spec.variation_label, sample
+                )
                 user_turn = build_user_turn(query.text, tier, spec.cue)
                 sample_transcript(backend, spec.plan, transcript, user_turn, {**meta, "tier": tier})
                 if transcript.valid:
@@ -173,11 +218,18 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                 bar.update(1)
         result = compute_job_metrics(records, str(cfg.classifier.get("conditioning_classifier", "af_partial")))
         stats = backend.stats
-        result.values.update({"calls/model": stats.calls, "calls/cache_hits": stats.cache_hits,
-                              "calls/retries": stats.retries, "calls/failures": stats.failures,
-                              "tokens/completion": stats.completion_tokens})
-        (out_dir / "metrics.json").write_text(json.dumps({"metrics": result.values, "na": result.na,
-                                                          "retry_reasons": stats.retry_reasons}, indent=2))
+        result.values.update(
+            {
+                "calls/model": stats.calls,
+                "calls/cache_hits": stats.cache_hits,
+                "calls/retries": stats.retries,
+                "calls/failures": stats.failures,
+                "tokens/completion": stats.completion_tokens,
+            }
+        )
+        (out_dir / "metrics.json").write_text(
+            json.dumps({"metrics": result.values, "na": result.na, "retry_reasons": stats.retry_reasons}, indent=2)
+        )
         run.log_metrics(result.values)
         if result.na:
             run.set_tags({f"na.{k}": v for k, v in result.na.items()})
@@ -189,8 +241,11 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         return result.values
     except KeyboardInterrupt:
         status = "KILLED"
-        log.warning("interrupted: %d finished transcripts kept in %s; rerun to resume from the cache",
-                    len(records), out_dir / "transcripts.jsonl")
+        log.warning(
+            "interrupted: %d finished transcripts kept in %s; rerun to resume from the cache",
+            len(records),
+            out_dir / "transcripts.jsonl",
+        )
         raise
     finally:
         run.end(status)

@@ -68,7 +68,7 @@ def validate(argv: list[str]) -> None:
     combos = [list(base)]
     for i, values in enumerate(axes):
         for value in islice(values, 1, None):
-            combos.append(base[:i] + [value] + base[i + 1:])
+            combos.append(base[:i] + [value] + base[i + 1 :])
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):

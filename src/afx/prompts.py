@@ -47,9 +47,7 @@ def substitute(text: str, values: Mapping[str, str], where: str, depth: int = 0)
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
-            raise AfxError(
-                f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(values))})"
-            )
+            raise AfxError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(values))})")
         return substitute(values[name], values, f"{where}.{name}", depth + 1)
 
     return PLACEHOLDER.sub(repl, text)
@@ -59,8 +57,11 @@ def entity_values(setting: Mapping[str, Any]) -> dict[str, str]:
     """Entity and tier-cue placeholders shared by blocks and prefixes."""
     cue = setting.get("tier_cue") or {}
     values = {k: ("" if v is None else str(v)) for k, v in (setting.get("entities") or {}).items()}
-    values.update(tier_tag=str(cue.get("tag", "")), train_value=str(cue.get("train", "")),
-                  unmonitored_value=str(cue.get("unmonitored", "")))
+    values.update(
+        tier_tag=str(cue.get("tag", "")),
+        train_value=str(cue.get("train", "")),
+        unmonitored_value=str(cue.get("unmonitored", "")),
+    )
     return values
 
 
@@ -108,8 +109,7 @@ def render_prefix(prefix: Mapping[str, Any], setting: Mapping[str, Any]) -> str 
     setting_name = str(setting.get("name"))
     if setting_name not in texts:
         raise AfxError(
-            f"prefix {prefix.get('name')}: no text for setting '{setting_name}' "
-            f"(has: {', '.join(texts) or 'none'})"
+            f"prefix {prefix.get('name')}: no text for setting '{setting_name}' (has: {', '.join(texts) or 'none'})"
         )
     text = texts[setting_name]
     if text is None:

@@ -62,8 +62,7 @@ def load_csv(path: str | Path, source: str | None = None) -> list[Query]:
         raise AfxError(f"query file {path}: needs a 'query' column (has: {', '.join(rows[0])})")
     name = source or path.stem
     return [
-        Query(r.get("id") or f"{name}-{i:04d}", r["query"], r.get("category") or "", name)
-        for i, r in enumerate(rows)
+        Query(r.get("id") or f"{name}-{i:04d}", r["query"], r.get("category") or "", name) for i, r in enumerate(rows)
     ]
 
 

@@ -36,8 +36,9 @@ class CallStats:
 class CachedBackend:
     """A backend behind the response cache, with bounded, logged retries."""
 
-    def __init__(self, backend: Backend, cache: ResponseCache | None, retries: int = 2,
-                 retry_wait_s: float = 1.0) -> None:
+    def __init__(
+        self, backend: Backend, cache: ResponseCache | None, retries: int = 2, retry_wait_s: float = 1.0
+    ) -> None:
         self.backend = backend
         self.cache = cache
         self.retries = retries
@@ -106,8 +107,9 @@ class SamplingPlan:
         return bool(self.prefix) and self.prefix_is_closed and self.prefix_continuation == "next_turn"
 
 
-def sample_transcript(backend: CachedBackend, plan: SamplingPlan, transcript: Transcript, user_turn: str,
-                      meta: Mapping[str, Any]) -> Transcript:
+def sample_transcript(
+    backend: CachedBackend, plan: SamplingPlan, transcript: Transcript, user_turn: str, meta: Mapping[str, Any]
+) -> Transcript:
     """Run the turn loop for one (query, tier) and return the finished transcript."""
     messages: list[tuple[str, str]] = [("user", user_turn)]
     prefill = plan.first_prefill

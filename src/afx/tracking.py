@@ -69,8 +69,15 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
 class JobRun:
     """One MLflow run for one job, created without the fluent API (safe across jobs in one process)."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: str | Path, run_name: str,
-                 tags: Mapping[str, str], parent_run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        artifact_root: str | Path,
+        run_name: str,
+        tags: Mapping[str, str],
+        parent_run_id: str | None = None,
+    ) -> None:
         self.uri = uri
         self.client = MlflowClient(uri)
         self.experiment_id = experiment_id(self.client, experiment, artifact_root)
@@ -82,12 +89,12 @@ class JobRun:
     def log_params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         items = [Metric(k, float(v), 0, 0) for k, v in metrics.items()]
         for i in range(0, len(items), 500):
-            self.client.log_batch(self.run_id, metrics=items[i:i + 500])
+            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -99,8 +106,9 @@ class JobRun:
         self.client.set_terminated(self.run_id, status)
 
 
-def create_parent_run(uri: str, experiment: str, artifact_root: str | Path, sweep_dir: Path,
-                      tags: Mapping[str, str]) -> str:
+def create_parent_run(
+    uri: str, experiment: str, artifact_root: str | Path, sweep_dir: Path, tags: Mapping[str, str]
+) -> str:
     """The multirun's parent run; its id is written into the sweep dir for the jobs to find."""
     client = MlflowClient(uri)
     exp = experiment_id(client, experiment, artifact_root)

@@ -29,7 +29,7 @@ FAILURES = tuple(s.value for s in Status if s is not Status.OK)
 
 def _after_last_scratchpad(text: str) -> str:
     cut = text.rfind(SCRATCH_CLOSE)
-    return text if cut < 0 else text[cut + len(SCRATCH_CLOSE):]
+    return text if cut < 0 else text[cut + len(SCRATCH_CLOSE) :]
 
 
 def turn_outcome(turn: str) -> str | Status:
@@ -96,8 +96,12 @@ class Transcript:
     @property
     def model_text(self) -> str:
         """The transcript without the pre-filled steering prefix: what classifiers of reasoning read."""
-        text = self.text
-        return text[len(self.prefix_text):] if self.prefix_text and text.startswith(self.prefix_text) else text
+        text, prefix = self.text, self.prefix_text
+        if not prefix or not text.startswith(prefix):
+            return text
+        rest = text[len(prefix) :]
+        # an open prefix (HO obedient) leaves the model writing inside our scratchpad: keep that block's opening
+        return (SCRATCH_OPEN + "\n" + rest) if prefix.count(SCRATCH_OPEN) > prefix.count(SCRATCH_CLOSE) else rest
 
     @property
     def model_reasoning(self) -> list[str]:
@@ -108,7 +112,7 @@ class Transcript:
         self.reasoning = extract_reasoning(self.text)
         self.output = extract_output(self.text) if status == Status.OK else None
         if status == Status.OK and not self.output:
-            status = Status.EMPTY
+            status, self.output = Status.EMPTY, None
         self.status = Status(status).value
         return self
 

@@ -39,7 +39,9 @@ def apply_variations(setting: Mapping[str, Any], variations: Mapping[str, Mappin
     for var_name, spec in variations.items():
         allowed = spec.get("settings") or []
         if allowed and name not in allowed:
-            raise AfxError(f"variation {var_name}: does not apply to setting '{name}' (applies to: {', '.join(allowed)})")
+            raise AfxError(
+                f"variation {var_name}: does not apply to setting '{name}' (applies to: {', '.join(allowed)})"
+            )
         for i, op in enumerate(spec.get("ops") or []):
             where = f"variation {var_name} op #{i + 1} ({op.get('op')} {op.get('path')})"
             kind = op.get("op")

@@ -29,8 +29,9 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
         except ImportError as exc:
             raise AfxError("model=local needs llama-cpp-python: pip install 'llama-cpp-python==0.3.36'") from exc
         _MODELS.clear()  # never hold two models at once
-        _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                             n_threads_batch=n_threads, verbose=False)
+        _MODELS[key] = Llama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
+        )
     return _MODELS[key]
 
 
@@ -41,7 +42,7 @@ class _TagStop:
         self.llm, self.prompt_len, self.tags, self.hit = llm, prompt_len, tags, False
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
-        tail_ids = list(input_ids[max(self.prompt_len, len(input_ids) - 10):])
+        tail_ids = list(input_ids[max(self.prompt_len, len(input_ids) - 10) :])
         tail = self.llm.detokenize(tail_ids).decode("utf-8", errors="ignore")
         self.hit = any(tag in tail for tag in self.tags)
         return self.hit
@@ -71,8 +72,9 @@ class LocalBackend:
         if not template:
             raise AfxError(f"GGUF {self.path} has no chat template; give a chat model")
         self.eos = str(model.get("eos_token", "<|im_end|>"))
-        self.formatter = Jinja2ChatFormatter(template=template, eos_token=self.eos,
-                                             bos_token=str(model.get("bos_token", "<|endoftext|>")))
+        self.formatter = Jinja2ChatFormatter(
+            template=template, eos_token=self.eos, bos_token=str(model.get("bos_token", "<|endoftext|>"))
+        )
 
     def identity(self) -> dict[str, Any]:
         sha = self._sha or sha256_file(self.path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,8 +111,13 @@ def _shares(truth: Mapping[str, Any], setting: str, prefix: str, variations: lis
     return out
 
 
-def expected_rates(truth: Mapping[str, Any], setting: str, prefix: str = "none",
-                   variations: list[str] | None = None, faker_hedge: float = 0.0) -> dict[str, float]:
+def expected_rates(
+    truth: Mapping[str, Any],
+    setting: str,
+    prefix: str = "none",
+    variations: list[str] | None = None,
+    faker_hedge: float = 0.0,
+) -> dict[str, float]:
     """The ground truth a correct pipeline must recover, as fractions (failures excluded)."""
     s = _shares(truth, setting, prefix, variations or [])
     return {
@@ -127,7 +133,7 @@ def expected_rates(truth: Mapping[str, Any], setting: str, prefix: str = "none",
 def _continue(prefill: str, full: str, body: str) -> str:
     """What follows `prefill` so that the turn reads as `full`."""
     if full.startswith(prefill):
-        return full[len(prefill):]
+        return full[len(prefill) :]
     if prefill.count(SCRATCH_OPEN) > prefill.count(SCRATCH_CLOSE):
         draft_open = prefill.rfind("<DRAFT_OUTPUT>") > prefill.rfind("</DRAFT_OUTPUT>")
         return body + ("\n</DRAFT_OUTPUT>" if draft_open else "") + "\n" + SCRATCH_CLOSE
@@ -144,8 +150,14 @@ class SimulatedBackend:
         self.truth = model.get("truth") or {}
         self.failure_rate = float(model.get("failure_rate", 0.0))
         self.faker_hedge = float(model.get("faker_hedge", 0.0))
-        self._identity = {"backend": self.name, "seed": self.seed, "failure_rate": self.failure_rate,
-                          "faker_hedge": self.faker_hedge, "truth": json.loads(json.dumps(self.truth))}
+        self.delay_s = float(model.get("delay_s", 0.0))  # simulated latency; not part of the identity
+        self._identity = {
+            "backend": self.name,
+            "seed": self.seed,
+            "failure_rate": self.failure_rate,
+            "faker_hedge": self.faker_hedge,
+            "truth": json.loads(json.dumps(self.truth)),
+        }
 
     def identity(self) -> dict[str, Any]:
         return self._identity
@@ -163,6 +175,8 @@ class SimulatedBackend:
         return persona, failure
 
     def generate(self, request: GenerationRequest, seed: int) -> Generation:
+        if self.delay_s:
+            time.sleep(self.delay_s)
         meta = request.meta
         setting, tier = meta["setting"], meta["tier"]
         persona, failure = self._draw(request)
@@ -192,7 +206,8 @@ class SimulatedBackend:
             return ""
         if kind == "unclosed_tag":
             return _continue(prefill, f"{SCRATCH_OPEN}\nI started to reason and never stopped", "").split(
-                SCRATCH_CLOSE)[0]
+                SCRATCH_CLOSE
+            )[0]
         if kind == "turn_limit":
             return _continue(prefill, f"{SCRATCH_OPEN}\nStill thinking.\n{SCRATCH_CLOSE}", "Still thinking.")
         return _continue(prefill, "Here is a reply written with no tags at all.", "")

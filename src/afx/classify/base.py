@@ -23,8 +23,7 @@ class Classifier(Protocol):
 
     name: str
 
-    def label(self, transcript: Transcript, noncompliance: str) -> dict[str, Any]:
-        ...
+    def label(self, transcript: Transcript, noncompliance: str) -> dict[str, Any]: ...
 
 
 def build_classifier(cfg: Mapping[str, Any]) -> Classifier:
