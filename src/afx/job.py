@@ -57,11 +57,7 @@ class JobSpec:
 
 def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) -> JobSpec:
     """Compose the setting with its variations, render prompts and prefix, pick the queries."""
-    raw = (
-        cfg
-        if isinstance(cfg, Mapping) and not isinstance(cfg, DictConfig)
-        else OmegaConf.to_container(cfg, resolve=True)
-    )
+    raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(raw, dict)
     variations = raw.get("variation") or {}
     setting = apply_variations(raw["setting"], variations)

@@ -11,14 +11,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
 
 FLAGS_WE_VALIDATE = {"-m", "--multirun"}
 _MISSING_OPTION = re.compile(r"Could not find '([^']+)'")
-_AVAILABLE = re.compile(r"Available options in '([^']+)':\s*((?:\s+\S+)+)")
+_AVAILABLE = re.compile(r"Available options in '([^']+)':\n((?:\t[^\n]+\n?)+)")
+_NO_KEY = re.compile(r"Could not override '([^']+)'")
 
 
 def _explain(exc: Exception) -> str:
@@ -30,12 +30,40 @@ def _explain(exc: Exception) -> str:
         options = _AVAILABLE.search(text)
         allowed = ", ".join(options.group(2).split()) if options else "see conf/" + group
         return f"unknown option '{option}' for '{group}' (choose from: {allowed})"
+    no_key = _NO_KEY.search(text)
+    if no_key:
+        return f"unknown config key '{no_key.group(1)}'"
     if "Key '" in text and "is not in struct" in text:
         key = re.search(r"Key '([^']+)'", text)
         return f"unknown config key '{key.group(1) if key else '?'}' ({one_line(text).split('full_key:')[-1].strip()})"
     if "Missing mandatory value" in text:
-        return f"missing value: {one_line(text)}"
+        key = re.search(r"full_key: (\S+)", text)
+        return f"missing value for '{key.group(1) if key else '?'}' (set it on the command line or in its YAML)"
+    if "yaml" in type(exc).__module__ or "while parsing" in text or "while scanning" in text:
+        where = re.search(r'in "([^"]+)", line (\d+)', text)
+        at = f" in {where.group(1)} line {where.group(2)}" if where else ""
+        first = one_line(text).split(' in "')[0]
+        return f"broken YAML{at}: {first}"
     return one_line(text)
+
+
+def _allowed_keys(exc: Exception, overrides: list[str]) -> str:
+    """For an unknown key, the keys that do exist at that level (composed without the bad override)."""
+    found = _NO_KEY.search(str(exc))
+    if not found:
+        return ""
+    path = found.group(1)
+    rest = [o for o in overrides if not o.startswith(path + "=")]
+    try:
+        cfg = compose("config", overrides=rest)
+    except Exception:  # noqa: BLE001 - best effort only
+        return ""
+    parent = path.rpartition(".")[0]
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    while node is None or not hasattr(node, "keys"):
+        parent = parent.rpartition(".")[0]
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+    return f" (keys at '{parent or '<top>'}': {', '.join(map(str, node.keys()))}; add a new key with +{path}=...)"
 
 
 def _sweep_values(args: list[str]) -> list[list[str]]:
@@ -80,7 +108,7 @@ def validate(argv: list[str]) -> None:
                     build_job_spec(job_cfg, load_data=True)
                 except AfxError:
                     raise
-                except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
-                    raise AfxError(_explain(exc)) from exc
+                except Exception as exc:  # noqa: BLE001 - any composition failure is a config problem
+                    raise AfxError(_explain(exc) + _allowed_keys(exc, overrides)) from exc
     finally:
         GlobalHydra.instance().clear()
