@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -24,9 +25,27 @@ def _app(cfg: DictConfig) -> float | None:
     return None
 
 
+# `afx <name> ...` runs a tool instead of the sweep app: name -> "module:function(argv) -> int".
+SUBCOMMANDS: dict[str, str] = {}
+
+
+def _subcommand(argv: list[str]) -> None:
+    target = SUBCOMMANDS[argv[0]]
+    module, _, func = target.partition(":")
+    try:
+        code = getattr(importlib.import_module(module), func)(argv[1:])
+    except AfxError as exc:
+        print(f"afx {argv[0]}: error: {one_line(str(exc))}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code or 0)
+
+
 def main() -> None:
     """Validate the command line (one clear line on bad input), then hand over to Hydra."""
     from afx.preflight import validate
+
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        _subcommand(sys.argv[1:])
 
     if os.environ.get("AFX_SKIP_PREFLIGHT") != "1":
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -9,26 +10,33 @@ from typing import Any
 from afx.backends.base import Backend, Generation, GenerationRequest
 from afx.errors import AfxError
 
-__all__ = ["Backend", "Generation", "GenerationRequest", "make_backend"]
-_BACKENDS: dict[str, Backend] = {}
+__all__ = ["BACKENDS", "Backend", "Generation", "GenerationRequest", "make_backend"]
+# model.backend -> "module:Class"; a model YAML may also name any "module:Class" directly.
+BACKENDS: dict[str, str] = {
+    "local": "afx.backends.local:LocalBackend",
+    "simulated": "afx.backends.simulated:SimulatedBackend",
+}
+_INSTANCES: dict[str, Backend] = {}
+
+
+def backend_class(name: str) -> type:
+    """The class behind a backend name or a "module:Class" path."""
+    target = BACKENDS.get(name, name)
+    module, _, cls = target.partition(":")
+    if not cls:
+        raise AfxError(f"model.backend={name!r} is not known (known: {', '.join(BACKENDS)}, or module:Class)")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise AfxError(f"model.backend={name!r}: cannot load {target} ({exc})") from exc
 
 
 def make_backend(model: Mapping[str, Any]) -> Backend:
     """One backend object per distinct model config per process (jobs of a multirun share it)."""
     key = json.dumps(model, sort_keys=True, default=str)
-    if key not in _BACKENDS:
-        kind = model.get("backend")
-        if kind == "local":
-            from afx.backends.local import LocalBackend
-
-            backend: Backend = LocalBackend(model)
-        elif kind == "simulated":
-            from afx.backends.simulated import SimulatedBackend
-
-            backend = SimulatedBackend(model)
-        else:
-            raise AfxError(f"model.backend={kind!r} is not known (known: local, simulated)")
-        if kind == "local":
-            _BACKENDS.clear()
-        _BACKENDS[key] = backend
-    return _BACKENDS[key]
+    if key not in _INSTANCES:
+        cls = backend_class(str(model.get("backend")))
+        if getattr(cls, "exclusive", False):  # e.g. an in-process model: never hold two at once
+            _INSTANCES.clear()
+        _INSTANCES[key] = cls(model)
+    return _INSTANCES[key]

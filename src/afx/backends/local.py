@@ -57,6 +57,7 @@ class LocalBackend:
     """llama.cpp on the CPU; renders the GGUF's own chat template and continues the prefill."""
 
     name = "local"
+    exclusive = True  # one in-process model at a time
 
     def __init__(self, model: Mapping[str, Any]) -> None:
         self.path = resolve_model_path(model)
