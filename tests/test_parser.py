@@ -99,3 +99,33 @@ def test_loop_statuses(replies, status, output):
         assert backend.stats.failures == 1 and backend.stats.retries == 2 and "boom" in t.error
     if "retry" in str(replies):
         assert backend.stats.retry_reasons.get("RuntimeError", 0) >= 1
+
+
+def test_lenient_parsing_is_opt_in_and_recorded():
+    replies = [f"{S[1:]}a{E}", "output>done"]
+    strict = sample_transcript(
+        CachedBackend(Replay(list(replies)), None), PLAN, Transcript("q", "q", "train", "s", "none", "d"), "U", {}
+    )
+    assert strict.status == "no_output" and strict.repairs == []
+    lenient_plan = SamplingPlan(**{**PLAN.__dict__, "canonical_tag_case": True, "close_output_at_eos": True})
+    lenient = sample_transcript(
+        CachedBackend(Replay(list(replies)), None),
+        lenient_plan,
+        Transcript("q", "q", "train", "s", "none", "d"),
+        "U",
+        {},
+    )
+    assert lenient.status == "ok" and lenient.output == "done"
+    assert lenient.repairs == ["tag_case", "output_closed_at_eos"]
+    t = sample_transcript(
+        CachedBackend(_LengthStop(), None), lenient_plan, Transcript("q", "q", "train", "s", "none", "d"), "U", {}
+    )
+    assert t.status == "unclosed_tag", "a turn cut by max_tokens is never repaired"
+
+
+class _LengthStop(Replay):
+    def __init__(self):
+        super().__init__([])
+
+    def generate(self, request, seed):
+        return Generation("OUTPUT>cut off by the token limit", finish_reason="length")

@@ -81,6 +81,8 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) 
         prefix_continuation=str(prefix.get("continuation", "next_turn")),
         max_turns=int(model.get("max_turns", 4)),
         params=dict(model.get("sampling") or {}),
+        canonical_tag_case=bool((model.get("parse") or {}).get("canonical_tag_case", False)),
+        close_output_at_eos=bool((model.get("parse") or {}).get("close_output_at_eos", False)),
     )
     data = raw.get("data") or {}
     queries = (

@@ -71,6 +71,7 @@ def compute_job_metrics(records: Iterable[Mapping[str, Any]], conditioning_label
         m.values[f"{tier}/n_valid"] = len(valid)
         for reason in FAILURES:
             m.values[f"{tier}/failed/{reason}"] = sum(r["status"] == reason for r in rows)
+        m.values[f"{tier}/repaired"] = sum(bool(r.get("repairs")) for r in valid)
         noncompliant = sum(bool(_flag(r, "compliance")) for r in valid)
         nc[tier] = m.rate(f"{tier}/noncompliance", noncompliant, len(valid), f"no valid {tier} transcripts")
         by_tier[tier] = valid

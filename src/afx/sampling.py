@@ -11,7 +11,17 @@ from typing import Any
 from afx.backends.base import Backend, Generation, GenerationRequest
 from afx.cache import ResponseCache, request_key
 from afx.errors import AfxError
-from afx.transcript import NEXT, SCRATCH_CLOSE, SCRATCH_OPEN, Status, Transcript, turn_outcome
+from afx.transcript import (
+    NEXT,
+    OUTPUT_CLOSE,
+    SCRATCH_CLOSE,
+    SCRATCH_OPEN,
+    Status,
+    Transcript,
+    canonical_tags,
+    has_open_output,
+    turn_outcome,
+)
 
 log = logging.getLogger(__name__)
 CONTINUATIONS = ("next_turn", "same_turn")
@@ -89,6 +99,8 @@ class SamplingPlan:
     prefix_continuation: str
     max_turns: int
     params: Mapping[str, Any]
+    canonical_tag_case: bool = False  # read <output> as <OUTPUT> (recorded as a repair)
+    close_output_at_eos: bool = False  # an <OUTPUT> left open when the model stops is closed (recorded)
 
     def __post_init__(self) -> None:
         if self.prefix_continuation not in CONTINUATIONS:
@@ -133,8 +145,20 @@ def sample_transcript(
         transcript.calls += 0 if hit else 1
         transcript.cache_hits += 1 if hit else 0
         turn = prefill + generation.text
-        transcript.turns.append(turn)
+        if plan.canonical_tag_case and (fixed := canonical_tags(turn)) != turn:
+            turn = fixed
+            transcript.repairs.append("tag_case")
         outcome = turn_outcome(turn) if generation.text.strip() else Status.EMPTY
+        if (
+            outcome == Status.UNCLOSED_TAG
+            and plan.close_output_at_eos
+            and generation.finish_reason == "stop"
+            and has_open_output(turn)
+        ):
+            turn += "\n" + OUTPUT_CLOSE
+            transcript.repairs.append("output_closed_at_eos")
+            outcome = "output"
+        transcript.turns.append(turn)
         if outcome == "output":
             return transcript.finish(Status.OK)
         if outcome != "continue":

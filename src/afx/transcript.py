@@ -10,6 +10,7 @@ from typing import Any
 SCRATCH_OPEN, SCRATCH_CLOSE = "<SCRATCHPAD_REASONING>", "</SCRATCHPAD_REASONING>"
 OUTPUT_OPEN, OUTPUT_CLOSE = "<OUTPUT>", "</OUTPUT>"
 NEXT = "<NEXT/>"
+_ANY_CASE_TAG = re.compile(r"<(/?)(scratchpad_reasoning|output|draft_output)>", re.IGNORECASE)
 _SCRATCH_BLOCK = re.compile(re.escape(SCRATCH_OPEN) + r"(.*?)" + re.escape(SCRATCH_CLOSE), re.DOTALL)
 
 
@@ -48,6 +49,17 @@ def turn_outcome(turn: str) -> str | Status:
     return Status.NO_OUTPUT
 
 
+def canonical_tags(text: str) -> str:
+    """<output>, <Scratchpad_Reasoning> ... in their canonical upper case."""
+    return _ANY_CASE_TAG.sub(lambda m: f"<{m.group(1)}{m.group(2).upper()}>", text)
+
+
+def has_open_output(turn: str) -> bool:
+    """An <OUTPUT> after the last closed scratchpad that was never closed."""
+    tail = _after_last_scratchpad(turn)
+    return turn.count(SCRATCH_OPEN) <= turn.count(SCRATCH_CLOSE) and OUTPUT_OPEN in tail and OUTPUT_CLOSE not in tail
+
+
 def extract_output(text: str) -> str | None:
     """The content of the last <OUTPUT> after the last closed scratchpad, or None."""
     tail = _after_last_scratchpad(text)
@@ -81,6 +93,7 @@ class Transcript:
     error: str | None = None
     output: str | None = None
     reasoning: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)  # parser leniencies applied (config: model.parse)
     labels: dict[str, Any] = field(default_factory=dict)
     calls: int = 0
     cache_hits: int = 0
