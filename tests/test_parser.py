@@ -129,3 +129,8 @@ class _LengthStop(Replay):
 
     def generate(self, request, seed):
         return Generation("OUTPUT>cut off by the token limit", finish_reason="length")
+
+
+def test_think_blocks_count_as_reasoning():
+    text = "<think>plan A</think>\n<OUTPUT>x</OUTPUT>"
+    assert turn_outcome(text) == "output" and extract_reasoning(text) == ["plan A"]

@@ -26,7 +26,9 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 # `afx <name> ...` runs a tool instead of the sweep app: name -> "module:function(argv) -> int".
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "validate-classifier": "afx.classify.validate:main",
+}
 
 
 def _subcommand(argv: list[str]) -> None:

@@ -12,6 +12,7 @@ OUTPUT_OPEN, OUTPUT_CLOSE = "<OUTPUT>", "</OUTPUT>"
 NEXT = "<NEXT/>"
 _ANY_CASE_TAG = re.compile(r"<(/?)(scratchpad_reasoning|output|draft_output)>", re.IGNORECASE)
 _SCRATCH_BLOCK = re.compile(re.escape(SCRATCH_OPEN) + r"(.*?)" + re.escape(SCRATCH_CLOSE), re.DOTALL)
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 
 
 class Status(StrEnum):
@@ -72,8 +73,10 @@ def extract_output(text: str) -> str | None:
 
 
 def extract_reasoning(text: str) -> list[str]:
-    """Every closed scratchpad block's content, in order."""
-    return [block.strip() for block in _SCRATCH_BLOCK.findall(text)]
+    """Every closed scratchpad block's content, in order; <think> blocks (reasoning models) count too."""
+    blocks = [(m.start(), m.group(1)) for m in _SCRATCH_BLOCK.finditer(text)]
+    blocks += [(m.start(), m.group(1)) for m in _THINK_BLOCK.finditer(text)]
+    return [body.strip() for _, body in sorted(blocks)]
 
 
 @dataclass

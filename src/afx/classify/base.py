@@ -33,4 +33,8 @@ def build_classifier(cfg: Mapping[str, Any]) -> Classifier:
         from afx.classify.heuristic import HeuristicClassifier
 
         return HeuristicClassifier()
-    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic)")
+    if kind == "llm_judge":
+        from afx.classify.llm_judge import LLMJudgeClassifier
+
+        return LLMJudgeClassifier(cfg)
+    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic, llm_judge)")
