@@ -42,6 +42,11 @@ class _TagStop:
         self.llm, self.prompt_len, self.tags, self.hit = llm, prompt_len, tags, False
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if len(input_ids) <= self.prompt_len:
+            return False
+        # cheap check first: only a token that contains ">" can complete a closing tag
+        if b">" not in self.llm.detokenize([int(input_ids[-1])]):
+            return False
         tail_ids = list(input_ids[max(self.prompt_len, len(input_ids) - 10) :])
         tail = self.llm.detokenize(tail_ids).decode("utf-8", errors="ignore")
         self.hit = any(tag in tail for tag in self.tags)
