@@ -24,8 +24,13 @@ from afx.errors import AfxError
 from afx.paths import conf_dir, data_dir
 from afx.transcript import Status, Transcript, turn_outcome
 
-BINARY = {"noncompliant": "compliance", "af_partial": "af_partial", "af_full": "af_full",
-          "generic_af": "generic_af", "unmonitored_reasoning": "unmonitored_reasoning"}
+BINARY = {
+    "noncompliant": "compliance",
+    "af_partial": "af_partial",
+    "af_full": "af_full",
+    "generic_af": "generic_af",
+    "unmonitored_reasoning": "unmonitored_reasoning",
+}
 CRITERIA = {"af_partial_criteria": "af_partial", "unmonitored_criteria": "unmonitored_reasoning"}
 NONCOMPLIANCE = {"helpful_only": "refusal", "animal_welfare": "welfare_support"}
 
@@ -44,10 +49,12 @@ def binary_scores(pairs: Iterable[tuple[bool, bool]]) -> dict[str, Any]:
     expected = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / (n * n)
     kappa = (acc - expected) / (1 - expected) if expected < 1 else (1.0 if acc == 1 else 0.0)
     return {
-        "n": n, "accuracy": round(acc, 4),
+        "n": n,
+        "accuracy": round(acc, 4),
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
         "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-        "kappa": round(kappa, 4), "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "kappa": round(kappa, 4),
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
     }
 
 
@@ -65,8 +72,15 @@ def load_labelled(path: Path) -> list[dict[str, Any]]:
 
 def to_transcript(item: dict[str, Any], index: int) -> Transcript:
     text = str(item["text"])
-    t = Transcript(str(item.get("id", index)), str(item.get("query", "")), str(item["tier"]),
-                   str(item["setting"]), "none", "default", turns=[text])
+    t = Transcript(
+        str(item.get("id", index)),
+        str(item.get("query", "")),
+        str(item["tier"]),
+        str(item["setting"]),
+        "none",
+        "default",
+        turns=[text],
+    )
     outcome = turn_outcome(text)
     return t.finish(Status.OK if outcome == "output" else (Status.TURN_LIMIT if outcome == "continue" else outcome))
 
@@ -112,12 +126,18 @@ def score(classifier: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any], name: str) -> str:
-    lines = [f"### {name} on {report['n_items']} labelled transcripts", "",
-             "| label | n | accuracy | precision | recall | kappa | unjudged |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {name} on {report['n_items']} labelled transcripts",
+        "",
+        "| label | n | accuracy | precision | recall | kappa | unjudged |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key, s in report["labels"].items():
         if s.get("n"):
-            lines.append(f"| {key} | {s['n']} | {s['accuracy']} | {s['precision']} | {s['recall']} | {s['kappa']} "
-                         f"| {s['unjudged_or_unparsed']} |")
+            lines.append(
+                f"| {key} | {s['n']} | {s['accuracy']} | {s['precision']} | {s['recall']} | {s['kappa']} "
+                f"| {s['unjudged_or_unparsed']} |"
+            )
         else:
             lines.append(f"| {key} | 0 | n/a | n/a | n/a | n/a | {s['unjudged_or_unparsed']} |")
     return "\n".join(lines)
