@@ -11,10 +11,13 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from afx.backends.base import Generation, GenerationRequest
+from afx.errors import AfxError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -27,6 +30,20 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+
+
+@contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """A full disk (or a full capped cache) is one clear error; everything stored so far stays."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):
+            raise AfxError(
+                f"cannot write the response cache {path}: {exc} (disk full, or cache.max_mb reached); free "
+                "space and rerun the same command: every response stored so far is kept"
+            ) from exc
+        raise
 
 
 def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
@@ -46,14 +63,26 @@ def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
 class ResponseCache:
     """A SQLite table of responses by request key."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_mb: float | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if max_mb:
+                page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+                self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 2**20 / page))}")
+            self._conn.execute(SCHEMA)
+            self._conn.execute("SELECT COUNT(*) FROM responses LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise AfxError(
+                f"response cache {self.path} cannot be opened ({exc}): if it is corrupt, move it away "
+                "(or set cache.path) and rerun; responses in it are then sampled again"
+            ) from exc
+        except OSError as exc:
+            raise AfxError(f"response cache {self.path} cannot be created: {exc}") from exc
 
     def get(self, key: str) -> Generation | None:
         with self._lock:
@@ -65,7 +94,7 @@ class ResponseCache:
 
     def put(self, key: str, backend: str, generation: Generation) -> None:
         """Store a response; an existing entry (another writer got there first) is kept."""
-        with self._lock:
+        with self._lock, _write_errors(self.path):
             self._conn.execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (

@@ -13,6 +13,8 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from afx.errors import AfxError, one_line
+
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
 SECRET_KEY = re.compile(r"api_?key|secret|token|password|authorization", re.IGNORECASE)
@@ -79,12 +81,18 @@ class JobRun:
         parent_run_id: str | None = None,
     ) -> None:
         self.uri = uri
-        self.client = MlflowClient(uri)
-        self.experiment_id = experiment_id(self.client, experiment, artifact_root)
         all_tags = dict(tags)
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        try:
+            self.client = MlflowClient(uri)
+            self.experiment_id = experiment_id(self.client, experiment, artifact_root)
+            self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        except Exception as exc:  # noqa: BLE001 - any store failure here means nothing can be logged
+            raise AfxError(
+                f"MLflow store {uri} is not usable ({one_line(str(exc))[:300]}); "
+                "check the path / server or set MLFLOW_TRACKING_URI"
+            ) from exc
 
     def log_params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, v) for k, v in params.items()]
