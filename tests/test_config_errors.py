@@ -57,3 +57,23 @@ def test_errors_inside_a_job_are_one_line_too(afx_cli, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "afx: error: model.path /nonexistent/model.gguf does not exist"
     assert "Traceback" not in done.stderr
+
+
+def test_console_script_is_the_same_app(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("afx")
+    assert script.exists(), "the afx console script is installed with the package"
+    done = subprocess.run(
+        [str(script), "setting=nope", "model=simulated"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "afx: error: unknown option 'nope' for 'setting' (choose from: animal_welfare, helpful_only)"
+    )
+    ok = subprocess.run(
+        [str(script), "model=simulated", "data.limit=1", "progress=false"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and "afx: helpful_only/none/default" in ok.stdout
