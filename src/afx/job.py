@@ -1,12 +1,23 @@
-"""One Hydra job: compose prompts, sample both tiers, classify, compute metrics, log to MLflow."""
+"""One Hydra job: compose prompts, sample both tiers, classify, compute metrics, log to MLflow.
+
+Items (query x tier x sample) run on a pool of `model.max_concurrency` worker threads (default 1: in the
+calling thread); each worker samples AND classifies one item. A finished transcript is appended to
+transcripts.jsonl at once (under a lock, in completion order, so a killed job keeps everything it finished);
+when the job ends the file is rewritten in the deterministic (query, tier, sample) order. With
+`model.batch=true` the job runs in rounds: every request not in the cache goes into one Message Batch per
+round, and the loop is replayed from the cache until each transcript is finished.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +27,24 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from afx import tracking
-from afx.backends import make_backend
+from afx.backends import backend_class, make_backend
 from afx.cache import ResponseCache
 from afx.classify import build_classifier
 from afx.errors import AfxError
 from afx.metrics import compute_job_metrics
 from afx.prompts import TIERS, TierCue, build_system_prompt, build_user_turn, render_prefix
 from afx.queries import Query, load_queries
-from afx.sampling import CachedBackend, SamplingPlan, sample_transcript
+from afx.sampling import (
+    CachedBackend,
+    CallStats,
+    Deferred,
+    Interrupted,
+    RetryPolicy,
+    SamplingPlan,
+    close_open_tags,
+    cost_usd,
+    sample_transcript,
+)
 from afx.transcript import Transcript
 from afx.variations import apply_variations
 
@@ -55,8 +76,24 @@ class JobSpec:
         return "+".join(self.variation_names) or "default"
 
 
-def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) -> JobSpec:
-    """Compose the setting with its variations, render prompts and prefix, pick the queries."""
+def check_model_config(model: Mapping[str, Any], has_prefix: bool, check_env: bool = True) -> type:
+    """The backend class, after its own config checks (e.g. an API key variable that is not set)."""
+    mode = str(model.get("prefix_mode", "prefill"))
+    if mode not in ("prefill", "turn"):
+        raise AfxError(f"model {model.get('name')}: prefix_mode={mode!r} must be 'prefill' or 'turn'")
+    cls = backend_class(str(model.get("backend")))
+    validate = getattr(cls, "validate_config", None)
+    if validate is not None:
+        validate(model, has_prefix=has_prefix, check_env=check_env)
+    return cls
+
+
+def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, check_env: bool = True) -> JobSpec:
+    """Compose the setting with its variations, render prompts and prefix, pick the queries.
+
+    Also checks the model config against its backend (prefix mode, continuation support, and, unless
+    `check_env` is false, that the API key variable is set), so a bad config fails before any call.
+    """
     raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(raw, dict)
     variations = raw.get("variation") or {}
@@ -68,10 +105,10 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) 
     cue = TierCue.from_mapping(setting.get("tier_cue") or {}, f"setting {name}")
     model, prefix = raw["model"], raw["prefix"]
     prefix_text = render_prefix(prefix, setting)
-    if prefix_text and model.get("prefix_mode", "prefill") != "prefill":
-        raise AfxError(
-            f"model {model.get('name')}: prefix_mode={model.get('prefix_mode')!r} is not supported by this backend"
-        )
+    cls = check_model_config(model, bool(prefix_text), check_env)
+    prefix_mode = str(model.get("prefix_mode", "prefill"))
+    if prefix_text and prefix_mode == "turn":
+        prefix_text = close_open_tags(prefix_text)  # sent as a completed assistant turn
     prefill = model.get("prefill") or {}
     plan = SamplingPlan(
         system=build_system_prompt(setting),
@@ -83,6 +120,8 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True) 
         params=dict(model.get("sampling") or {}),
         canonical_tag_case=bool((model.get("parse") or {}).get("canonical_tag_case", False)),
         close_output_at_eos=bool((model.get("parse") or {}).get("close_output_at_eos", False)),
+        prefix_mode=prefix_mode,
+        rstrip_prefill=bool(getattr(cls, "rstrip_prefill", False)),
     )
     data = raw.get("data") or {}
     queries = (
@@ -132,6 +171,86 @@ def _result_line(spec: JobSpec, values: Mapping[str, float], na: Mapping[str, st
     )
 
 
+def _stats_snapshot(stats: Any) -> dict[str, Any]:
+    """The counters of a `CallStats` (or anything with the same attribute names), copied."""
+    snap = {f.name: getattr(stats, f.name, 0) for f in fields(CallStats) if not f.name.startswith("_")}
+    snap["retry_reasons"] = dict(getattr(stats, "retry_reasons", None) or {})
+    return snap
+
+
+def _stats_metrics(stats: CallStats, before: Mapping[str, Any] | None, prefix: str) -> dict[str, float]:
+    """calls / cache hits / retries / failures (and retries by reason) since `before`."""
+    now = _stats_snapshot(stats)
+    base = before or {}
+    out = {
+        f"{prefix}/{name}": float(now[key] - base.get(key, 0))
+        for name, key in (("calls", "calls"), ("cache_hits", "cache_hits"), ("retries", "retries"))
+    }
+    out[f"{prefix}/failures"] = float(now["failures"] - base.get("failures", 0))
+    if prefix == "judge":  # the model's own usage is logged under tokens/
+        for name, key in (("input", "input_tokens"), ("output", "completion_tokens")):
+            if delta := now[key] - base.get(key, 0):
+                out[f"judge/tokens_{name}"] = float(delta)
+    for reason, n in now["retry_reasons"].items():
+        delta = n - (base.get("retry_reasons") or {}).get(reason, 0)
+        if delta:
+            out[f"{prefix}/retry/{reason}"] = float(delta)
+    return out
+
+
+def retry_policy(model: Mapping[str, Any], cache_cfg: Mapping[str, Any]) -> RetryPolicy:
+    """model.max_attempts / retry_wait_s / retry_max_wait_s win over the cache section's retries."""
+    attempts = model.get("max_attempts") or int(cache_cfg.get("retries", 2)) + 1
+    base = float(model.get("retry_wait_s", cache_cfg.get("retry_wait_s", 1.0)))
+    return RetryPolicy(
+        max_attempts=int(attempts), base_s=base, max_s=float(model.get("retry_max_wait_s", max(60.0, base)))
+    )
+
+
+def concurrency(model: Mapping[str, Any], backend: Any) -> int:
+    """model.max_concurrency (default 1); an in-process model that is not thread-safe always gets 1."""
+    workers = int(model.get("max_concurrency") or 1)
+    if workers < 1:
+        raise AfxError(f"model.max_concurrency must be >= 1, got {workers}")
+    if workers > 1 and getattr(backend, "exclusive", False):
+        log.warning("model.max_concurrency=%d ignored: backend %s runs one call at a time", workers, backend.name)
+        return 1
+    return workers
+
+
+def _run_pool(work: Callable[[int], None], indices: list[int], workers: int, stop: threading.Event) -> list[int]:
+    """Run `work(i)` for each index on `workers` threads; returns the indices that were deferred (batch mode).
+
+    The first fatal error stops every worker (no new calls) and is re-raised; Ctrl-C does the same.
+    """
+    deferred: list[int] = []
+    if workers == 1:
+        for i in indices:
+            try:
+                work(i)
+            except Deferred:
+                deferred.append(i)
+        return deferred
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="afx-sample")
+    futures = {pool.submit(work, i): i for i in indices}
+    try:
+        remaining = set(futures)
+        while remaining:
+            done, remaining = cf.wait(remaining, timeout=0.5, return_when=cf.FIRST_EXCEPTION)
+            for future in done:
+                exc = future.exception()
+                if isinstance(exc, Deferred):
+                    deferred.append(futures[future])
+                elif exc is not None:
+                    raise exc
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return sorted(deferred)
+
+
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """The Hydra task: returns the logged metrics."""
     spec = build_job_spec(cfg)
@@ -140,22 +259,34 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     root = Path(cfg.paths.root)
     uri = tracking.tracking_uri(root, cfg.tracking.get("uri"))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    assert isinstance(model_cfg, dict)
-    backend = CachedBackend(
-        make_backend(model_cfg),
-        ResponseCache(cfg.cache.path) if cfg.cache.enabled else None,
-        retries=int(cfg.cache.retries),
-        retry_wait_s=float(cfg.cache.retry_wait_s),
-    )
+    cache_cfg = OmegaConf.to_container(cfg.cache, resolve=True)
+    assert isinstance(model_cfg, dict) and isinstance(cache_cfg, dict)
+    batch = bool(model_cfg.get("batch", False))
+    stop = threading.Event()
+    model = make_backend(model_cfg)
+    cache = ResponseCache(cfg.cache.path) if cfg.cache.enabled else None
+    if batch and cache is None:
+        raise AfxError("model.batch=true needs the response cache (cache.enabled=true): batch results land there")
+    backend = CachedBackend(model, cache, policy=retry_policy(model_cfg, cache_cfg), stop=stop, defer=batch)
+    workers = concurrency(model_cfg, model)
+    runner = None
+    if batch:
+        make_runner = getattr(model, "batch_runner", None)
+        if make_runner is None:
+            raise AfxError(f"model.batch=true: backend {model.name} has no batch mode (anthropic has)")
+        runner = make_runner(cache, Path(str(cfg.cache.path)), progress=bool(cfg.progress))
     classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
     classifier = build_classifier(classifier_cfg)
+    judge_stats = getattr(classifier, "stats", None)
+    judge_before = _stats_snapshot(judge_stats) if hasattr(judge_stats, "calls") else None
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (out_dir / "system_prompt.txt").write_text(spec.system_prompt)
     if spec.prefix_text:
         (out_dir / "prefix.txt").write_text(spec.prefix_text)
+    own_turn = spec.plan.prefix_is_own_turn
     tags = {
         "setting": spec.setting_name,
         "prefix": spec.prefix_name,
@@ -163,8 +294,9 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         "model": str(cfg.model.name),
         "backend": str(cfg.model.backend),
         "classifier": str(cfg.classifier.name),
-        "prefix_mode": str(cfg.model.get("prefix_mode", "prefill")),
-        "prefix_continuation": spec.plan.prefix_continuation if spec.prefix_text else "n/a",
+        "prefix_mode": spec.plan.prefix_mode,
+        "prefix_continuation": ("next_turn" if own_turn else "same_turn") if spec.prefix_text else "n/a",
+        "batch": str(batch).lower(),
         "afx.sweep_id": sweep_id,
         "afx.kind": "job",
     }
@@ -182,17 +314,20 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
             "prompt.system_sha256": sha(spec.system_prompt),
             "prompt.prefix_sha256": sha(spec.prefix_text) if spec.prefix_text else "none",
             "data.n_queries": str(len(spec.queries)),
+            "run.concurrency": str(workers),
         }
     )
     run.log_params(params)
 
-    records: list[dict[str, Any]] = []
     items = [(q, tier, s) for q in spec.queries for tier in TIERS for s in range(int(cfg.data.samples_per_query))]
     meta = {"setting": spec.setting_name, "prefix": spec.prefix_name, "variations": spec.variation_names}
+    records: dict[int, dict[str, Any]] = {}
+    lock = threading.Lock()
     status = "FAILED"
+    sink_path = out_dir / "transcripts.jsonl"
     try:
         with (
-            (out_dir / "transcripts.jsonl").open("w", encoding="utf-8") as sink,
+            sink_path.open("w", encoding="utf-8") as sink,
             tqdm(
                 total=len(items),
                 desc=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
@@ -201,30 +336,47 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                 dynamic_ncols=True,
             ) as bar,
         ):
-            for query, tier, sample in items:
+
+            def work(index: int) -> None:
+                query, tier, sample = items[index]
                 transcript = Transcript(
                     query.id, query.text, tier, spec.setting_name, spec.prefix_name, spec.variation_label, sample
                 )
                 user_turn = build_user_turn(query.text, tier, spec.cue)
                 sample_transcript(backend, spec.plan, transcript, user_turn, {**meta, "tier": tier})
+                if stop.is_set():
+                    raise Interrupted("job stopping")
                 if transcript.valid:
                     transcript.labels = classifier.label(transcript, spec.noncompliance)
                 record = transcript.to_dict()
-                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-                sink.flush()
-                records.append(record)
-                bar.update(1)
-        result = compute_job_metrics(records, str(cfg.classifier.get("conditioning_classifier", "af_partial")))
+                line = json.dumps(record, ensure_ascii=False) + "\n"
+                with lock:
+                    if stop.is_set():
+                        raise Interrupted("job stopping")
+                    sink.write(line)
+                    sink.flush()
+                    records[index] = record
+                    bar.update(1)
+
+            pending = list(range(len(items)))
+            while pending:
+                pending = _run_pool(work, pending, workers, stop)
+                if pending:
+                    assert runner is not None
+                    runner.run(backend)
+        ordered = [records[i] for i in range(len(items))]
+        _rewrite_in_order(sink_path, ordered)
+        result = compute_job_metrics(ordered, str(cfg.classifier.get("conditioning_classifier", "af_partial")))
         stats = backend.stats
-        result.values.update(
-            {
-                "calls/model": stats.calls,
-                "calls/cache_hits": stats.cache_hits,
-                "calls/retries": stats.retries,
-                "calls/failures": stats.failures,
-                "tokens/completion": stats.completion_tokens,
-            }
-        )
+        result.values.update(_stats_metrics(stats, None, "calls"))
+        result.values["calls/model"] = result.values.pop("calls/calls")
+        result.values["tokens/completion"] = float(stats.completion_tokens)
+        result.values.update(stats.usage_metrics("tokens"))
+        cost = cost_usd(stats, model_cfg.get("pricing"), batch=batch)
+        if cost is not None:
+            result.values["cost/usd"] = cost
+        if judge_before is not None:  # LLM judges expose their own CallStats
+            result.values.update(_stats_metrics(judge_stats, judge_before, "judge"))
         (out_dir / "metrics.json").write_text(
             json.dumps({"metrics": result.values, "na": result.na, "retry_reasons": stats.retry_reasons}, indent=2)
         )
@@ -239,11 +391,22 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         return result.values
     except KeyboardInterrupt:
         status = "KILLED"
+        stop.set()
         log.warning(
             "interrupted: %d finished transcripts kept in %s; rerun to resume from the cache",
             len(records),
-            out_dir / "transcripts.jsonl",
+            sink_path,
         )
         raise
     finally:
+        stop.set()
         run.end(status)
+
+
+def _rewrite_in_order(path: Path, records: list[dict[str, Any]]) -> None:
+    """Replace the completion-order file with the deterministic (query, tier, sample) order, atomically."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)

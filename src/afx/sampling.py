@@ -1,9 +1,17 @@
-"""The sampling loop of paper.md 1.7: prefill, <NEXT/> continuation turns, status per transcript."""
+"""The sampling loop of paper.md 1.7 (prefill, <NEXT/> continuation turns, status per transcript), and the
+cached, retrying, thread-safe front every backend call goes through.
+
+Retries: a backend signals a retryable fault by raising `TransientError(reason, retry_after)` (HTTP 429,
+529, 5xx, timeouts, dropped connections); any other exception except `AfxError` is retried too, under its
+type name. Waits are exponential with jitter, and honour `retry_after` when the server sends one; the number
+of attempts is capped. Every retry is logged and counted by reason in `CallStats.retry_reasons`.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
+import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,72 +33,262 @@ from afx.transcript import (
 
 log = logging.getLogger(__name__)
 CONTINUATIONS = ("next_turn", "same_turn")
+PREFIX_MODES = ("prefill", "turn")
 
 
 class BackendFailure(RuntimeError):
     """The backend kept failing after the bounded retries."""
 
 
+class TransientError(RuntimeError):
+    """A fault worth retrying (rate limit, overload, 5xx, timeout, connection), with the server's hint."""
+
+    def __init__(self, reason: str, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(f"{reason}: {message}" if message else reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Interrupted(RuntimeError):
+    """The job is stopping (Ctrl-C, or another worker hit a fatal error): no new calls are made."""
+
+
+class Deferred(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Batch mode: the response is not in the cache yet; the request was queued for the next batch."""
+
+
 @dataclass
 class CallStats:
-    """Counts of model calls, cache hits, retries and hard failures in one job."""
+    """Counts of model calls, cache hits, retries, failures and token usage in one job (thread-safe)."""
 
     calls: int = 0
     cache_hits: int = 0
     retries: int = 0
     failures: int = 0
+    input_tokens: int = 0  # uncached input tokens (the API's input_tokens / prompt_tokens minus cached)
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def hit(self) -> None:
+        with self._lock:
+            self.cache_hits += 1
+
+    def attempt(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def reason(self, reason: str, retried: bool) -> None:
+        with self._lock:
+            self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
+            self.retries += 1 if retried else 0
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+
+    def usage(self, generation: Generation) -> None:
+        """Add one fresh response's token usage (cache reads / writes where the backend reports them)."""
+        read = int(getattr(generation, "cache_read_tokens", 0) or 0)
+        write = int(getattr(generation, "cache_write_tokens", 0) or 0)
+        with self._lock:
+            self.input_tokens += int(generation.prompt_tokens or 0)
+            self.completion_tokens += int(generation.completion_tokens or 0)
+            self.cache_read_tokens += read
+            self.cache_write_tokens += write
+
+    def usage_metrics(self, prefix: str = "tokens") -> dict[str, float]:
+        total_in = self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        out = {
+            f"{prefix}/input": float(self.input_tokens),
+            f"{prefix}/output": float(self.completion_tokens),
+            f"{prefix}/cache_read": float(self.cache_read_tokens),
+            f"{prefix}/cache_write": float(self.cache_write_tokens),
+        }
+        if total_in:
+            out[f"{prefix}/cache_read_share"] = self.cache_read_tokens / total_in
+        return out
+
+
+def cost_usd(stats: CallStats, pricing: Mapping[str, Any] | None, batch: bool = False) -> float | None:
+    """Estimated cost of the fresh calls from a price table in USD per million tokens, or None without one."""
+    if not pricing:
+        return None
+    per = {k: float(pricing.get(k, 0.0) or 0.0) for k in ("input", "output", "cache_write", "cache_read")}
+    total = (
+        stats.input_tokens * per["input"]
+        + stats.completion_tokens * per["output"]
+        + stats.cache_write_tokens * per["cache_write"]
+        + stats.cache_read_tokens * per["cache_read"]
+    ) / 1e6
+    return total * float(pricing.get("batch_discount", 0.5)) if batch else total
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most `max_attempts` calls; waits base*2^n (capped) with jitter, or the server's retry-after."""
+
+    max_attempts: int = 3
+    base_s: float = 1.0
+    max_s: float = 60.0
+    max_retry_after_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise AfxError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempt counts from 0)."""
+        if retry_after is not None and retry_after >= 0:
+            wait = min(retry_after, self.max_retry_after_s)
+            return wait + rng.uniform(0, min(1.0, 0.25 * wait))
+        cap = min(self.max_s, self.base_s * (2**attempt))
+        return cap / 2 + rng.uniform(0, cap / 2)
 
 
 class CachedBackend:
-    """A backend behind the response cache, with bounded, logged retries."""
+    """A backend behind the response cache, with bounded, logged retries; safe to call from many threads.
+
+    `warm_first`: for backends with server-side prompt caching, the first fresh call of a job goes alone and
+    the others wait for it, so the shared system prompt is written to the server's cache once, then read.
+    `defer`: batch mode; a cache miss queues the request in `pending` and raises `Deferred`.
+    """
 
     def __init__(
-        self, backend: Backend, cache: ResponseCache | None, retries: int = 2, retry_wait_s: float = 1.0
+        self,
+        backend: Backend,
+        cache: ResponseCache | None,
+        retries: int = 2,
+        retry_wait_s: float = 1.0,
+        *,
+        policy: RetryPolicy | None = None,
+        stop: threading.Event | None = None,
+        warm_first: bool | None = None,
+        defer: bool = False,
     ) -> None:
         self.backend = backend
         self.cache = cache
-        self.retries = retries
-        self.retry_wait_s = retry_wait_s
+        self.policy = policy or RetryPolicy(max_attempts=retries + 1, base_s=retry_wait_s, max_s=max(retry_wait_s, 60))
         self.identity = backend.identity()
         self.stats = CallStats()
+        self.stop = stop or threading.Event()
+        self.warm_first = bool(getattr(backend, "prompt_cache", False)) if warm_first is None else warm_first
+        self._warm = threading.Event()
+        self._warm_lock = threading.Lock()
+        self.defer = defer
+        self.pending: dict[str, GenerationRequest] = {}
+        self.failed: dict[str, str] = {}  # batch mode: requests that failed for good (key -> reason)
+        self._pending_lock = threading.Lock()
+        self._rng = random.Random()
+
+    @property
+    def retries(self) -> int:
+        return self.policy.max_attempts - 1
+
+    def key(self, request: GenerationRequest) -> str:
+        return request_key(self.identity, request)
 
     def generate(self, request: GenerationRequest) -> tuple[Generation, bool]:
         """The cached response if there is one, else a fresh sample stored before it is returned."""
-        key = request_key(self.identity, request)
+        key = self.key(request)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            self.stats.cache_hits += 1
+            self.stats.hit()
             return hit, True
+        if self.defer:
+            with self._pending_lock:
+                if key in self.failed:
+                    raise BackendFailure(self.failed[key])
+                self.pending[key] = request
+            raise Deferred(key)
+        if self.warm_first and not self._warm.is_set():
+            with self._warm_lock:  # the first caller holds it for its call; the others queue here briefly
+                if not self._warm.is_set():
+                    try:
+                        return self._fresh(key, request), False
+                    finally:
+                        self._warm.set()
+        return self._fresh(key, request), False
+
+    def _fresh(self, key: str, request: GenerationRequest) -> Generation:
+        verify = getattr(self.backend, "verify", None)
+        if verify is not None:
+            verify()  # once per backend object: API key and model id, before the first request is sent
         seed = int(key[:8], 16)
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        for attempt in range(self.policy.max_attempts):
+            if self.stop.is_set():
+                raise Interrupted("job stopping")
+            retry_after: float | None = None
             try:
-                self.stats.calls += 1
+                self.stats.attempt()
                 generation = self.backend.generate(request, seed)
                 break
             except AfxError:
                 raise
+            except TransientError as exc:
+                last, reason, retry_after = exc, exc.reason, exc.retry_after
             except Exception as exc:  # noqa: BLE001 - any backend error is retried, then counted
-                last = exc
-                reason = type(exc).__name__
-                self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
-                if attempt < self.retries:
-                    self.stats.retries += 1
-                    log.warning("backend error (%s: %s); retry %d/%d", reason, exc, attempt + 1, self.retries)
-                    time.sleep(self.retry_wait_s * (2**attempt))
+                last, reason = exc, type(exc).__name__
+            retried = attempt + 1 < self.policy.max_attempts
+            self.stats.reason(reason, retried)
+            if retried:
+                wait = self.policy.delay(attempt, retry_after, self._rng)
+                log.warning(
+                    "backend error (%s: %s); retry %d/%d in %.2fs",
+                    reason,
+                    last,
+                    attempt + 1,
+                    self.policy.max_attempts - 1,
+                    wait,
+                )
+                if self.stop.wait(wait):
+                    raise Interrupted("job stopping")
         else:
-            self.stats.failures += 1
+            self.stats.failure()
             raise BackendFailure(f"{type(last).__name__}: {last}") from last
         if self.cache is not None:
             self.cache.put(key, self.backend.name, generation)
-        self.stats.completion_tokens += generation.completion_tokens
-        return generation, False
+        self.stats.usage(generation)
+        return generation
+
+    def take_pending(self) -> dict[str, GenerationRequest]:
+        with self._pending_lock:
+            pending, self.pending = self.pending, {}
+        return pending
+
+
+_OPEN_TAG_NAMES = ("SCRATCHPAD_REASONING", "DRAFT_OUTPUT", "OUTPUT")
+
+
+def close_open_tags(text: str) -> str:
+    """The closed form of a prefix that ends inside open tags: each open tag closed, innermost first.
+
+    Turn mode sends the prefix as a completed assistant turn, so an open prefix (helpful-only obedient ends
+    in an opened <DRAFT_OUTPUT>) is closed: "...<DRAFT_OUTPUT>" + "</DRAFT_OUTPUT>" + "</SCRATCHPAD_REASONING>".
+    """
+    stack: list[tuple[int, str]] = []
+    for name in _OPEN_TAG_NAMES:
+        opens, closes = text.count(f"<{name}>"), text.count(f"</{name}>")
+        if opens > closes:
+            stack.append((text.rfind(f"<{name}>"), name))
+    closed = text.rstrip()
+    for _, name in sorted(stack, reverse=True):  # the latest-opened tag is the innermost
+        closed += f"\n</{name}>"
+    return closed
 
 
 @dataclass(frozen=True)
 class SamplingPlan:
-    """Everything the loop needs besides the query: prompt, prefill, prefix and limits."""
+    """Everything the loop needs besides the query: prompt, prefill, prefix and limits.
+
+    prefix_mode "prefill": the prefix starts the reply and the model continues it (a closed prefix with
+    continuation next_turn is still sent as its own turn followed by <NEXT/>). prefix_mode "turn": the prefix
+    is always a completed assistant turn followed by a <NEXT/> user turn (models that reject prefill);
+    an open prefix is closed first (`close_open_tags`). `rstrip_prefill`: the API rejects a prefill that
+    ends in whitespace (Anthropic), so trailing whitespace is dropped before sending.
+    """
 
     system: str
     first_prefill: str
@@ -101,12 +299,16 @@ class SamplingPlan:
     params: Mapping[str, Any]
     canonical_tag_case: bool = False  # read <output> as <OUTPUT> (recorded as a repair)
     close_output_at_eos: bool = False  # an <OUTPUT> left open when the model stops is closed (recorded)
+    prefix_mode: str = "prefill"
+    rstrip_prefill: bool = False
 
     def __post_init__(self) -> None:
         if self.prefix_continuation not in CONTINUATIONS:
             raise AfxError(f"prefix continuation must be one of {CONTINUATIONS}, got {self.prefix_continuation!r}")
         if self.max_turns < 1:
             raise AfxError(f"model.max_turns must be >= 1, got {self.max_turns}")
+        if self.prefix_mode not in PREFIX_MODES:
+            raise AfxError(f"model.prefix_mode must be one of {PREFIX_MODES}, got {self.prefix_mode!r}")
 
     @property
     def prefix_is_closed(self) -> bool:
@@ -115,24 +317,36 @@ class SamplingPlan:
 
     @property
     def prefix_is_own_turn(self) -> bool:
-        """A closed prefix in next_turn mode is a completed assistant turn, followed by <NEXT/>."""
-        return bool(self.prefix) and self.prefix_is_closed and self.prefix_continuation == "next_turn"
+        """The prefix is a completed assistant turn followed by <NEXT/> (turn mode, or closed + next_turn)."""
+        if not self.prefix:
+            return False
+        return self.prefix_mode == "turn" or (self.prefix_is_closed and self.prefix_continuation == "next_turn")
+
+    def send_prefill(self, prefill: str) -> str:
+        return prefill.rstrip() if self.rstrip_prefill else prefill
 
 
 def sample_transcript(
     backend: CachedBackend, plan: SamplingPlan, transcript: Transcript, user_turn: str, meta: Mapping[str, Any]
 ) -> Transcript:
-    """Run the turn loop for one (query, tier) and return the finished transcript."""
+    """Run the turn loop for one (query, tier) and return the finished transcript.
+
+    Raises `Deferred` in batch mode when a response is not cached yet, and `Interrupted` when the job stops.
+    """
     messages: list[tuple[str, str]] = [("user", user_turn)]
     prefill = plan.first_prefill
     if plan.prefix_is_own_turn:
         assert plan.prefix is not None
-        transcript.prefix_text = plan.prefix.rstrip()
-        transcript.turns.append(transcript.prefix_text)
-        messages += [("assistant", plan.prefix.rstrip()), ("user", NEXT)]
+        own = close_open_tags(plan.prefix) if plan.prefix_mode == "turn" else plan.prefix.rstrip()
+        transcript.prefix_text = own
+        transcript.turns.append(own)
+        messages += [("assistant", own), ("user", NEXT)]
         prefill = plan.next_prefill
     elif plan.prefix:
         prefill = transcript.prefix_text = plan.prefix
+    prefill = plan.send_prefill(prefill)
+    if transcript.prefix_text and not plan.prefix_is_own_turn:
+        transcript.prefix_text = prefill  # what was actually sent
     sample_key = f"{transcript.query_id}|{transcript.tier}|{transcript.sample_index}"
     meta = {**meta, "prefix_turn": plan.prefix_is_own_turn}
     while len(transcript.turns) < plan.max_turns:
@@ -164,5 +378,5 @@ def sample_transcript(
         if outcome != "continue":
             return transcript.finish(outcome)
         messages += [("assistant", turn), ("user", NEXT)]
-        prefill = plan.next_prefill
+        prefill = plan.send_prefill(plan.next_prefill)
     return transcript.finish(Status.TURN_LIMIT)
