@@ -1,4 +1,4 @@
-"""Samples per second through the whole pipeline on the simulated backend (writes bench/results/simulated_throughput.json).
+"""Samples per second through the whole pipeline on the simulated backend (bench/results/simulated_throughput.json).
 
 Runs the real CLI twice (small and large job, fresh cache each) and reports the marginal rate
 (extra samples / extra wall time), which excludes fixed start-up cost (Python, Hydra, MLflow store).
@@ -16,8 +16,13 @@ from pathlib import Path
 
 def run(samples_per_query: int) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        args = ["model=simulated", "setting=helpful_only", "data.limit=null", "progress=false",
-                f"data.samples_per_query={samples_per_query}"]
+        args = [
+            "model=simulated",
+            "setting=helpful_only",
+            "data.limit=null",
+            "progress=false",
+            f"data.samples_per_query={samples_per_query}",
+        ]
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "afx", *args], cwd=tmp, capture_output=True, text=True)
         wall = time.perf_counter() - start
