@@ -28,6 +28,7 @@ def _app(cfg: DictConfig) -> float | None:
 # `afx <name> ...` runs a tool instead of the sweep app: name -> "module:function(argv) -> int".
 SUBCOMMANDS: dict[str, str] = {
     "validate-classifier": "afx.classify.validate:main",
+    "view": "afx.viewer:main",
 }
 
 
