@@ -29,6 +29,7 @@ def _app(cfg: DictConfig) -> float | None:
 SUBCOMMANDS: dict[str, str] = {
     "validate-classifier": "afx.classify.validate:main",
     "view": "afx.viewer:main",
+    "cache-merge": "afx.cache_tools:main",
 }
 
 
