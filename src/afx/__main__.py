@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "validate-classifier": "afx.classify.validate:main",
     "view": "afx.viewer:main",
     "cache-merge": "afx.cache_tools:main",
+    "summary": "afx_summary.cli:main",
 }
 
 
