@@ -32,6 +32,8 @@ from afx.transcript import (
 )
 
 log = logging.getLogger(__name__)
+# Programming errors are raised at once, never retried.
+NOT_RETRIED = (AfxError, TypeError, AttributeError, NameError, AssertionError, ImportError, NotImplementedError)
 CONTINUATIONS = ("next_turn", "same_turn")
 PREFIX_MODES = ("prefill", "turn")
 
@@ -55,6 +57,14 @@ class Interrupted(RuntimeError):
 
 class Deferred(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Batch mode: the response is not in the cache yet; the request was queued for the next batch."""
+
+
+@dataclass(frozen=True)
+class UsageGeneration(Generation):
+    """A Generation with the prompt-cache figures an API reports (prompt_tokens = uncached input tokens)."""
+
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass
@@ -225,7 +235,7 @@ class CachedBackend:
                 self.stats.attempt()
                 generation = self.backend.generate(request, seed)
                 break
-            except AfxError:
+            except NOT_RETRIED:
                 raise
             except TransientError as exc:
                 last, reason, retry_after = exc, exc.reason, exc.retry_after

@@ -13,7 +13,9 @@ from afx.errors import AfxError
 __all__ = ["BACKENDS", "Backend", "Generation", "GenerationRequest", "make_backend"]
 # model.backend -> "module:Class"; a model YAML may also name any "module:Class" directly.
 BACKENDS: dict[str, str] = {
+    "anthropic": "afx.backends.anthropic_api:AnthropicBackend",
     "local": "afx.backends.local:LocalBackend",
+    "openai_compatible": "afx.backends.openai_compat:OpenAICompatibleBackend",
     "simulated": "afx.backends.simulated:SimulatedBackend",
 }
 _INSTANCES: dict[str, Backend] = {}

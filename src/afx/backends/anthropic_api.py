@@ -1,0 +1,281 @@
+"""Claude through the official `anthropic` SDK: prefill or turn mode, prompt caching, retries, usage.
+
+- The API key is read from the environment variable named by `model.api_key_env` (never from config).
+- The system prompt carries `cache_control` (prompt caching), so after the first call of a job every call
+  reads the shared system prompt from the server's cache.
+- The SDK's own retries are off (`max_retries=0`): afx retries (sampling.CachedBackend) and counts every
+  retry by reason. Here, HTTP 429 / 529 / 5xx, timeouts and dropped connections become `TransientError`
+  (with the server's retry-after); everything the user must fix (bad key, unknown or retired model, prefill
+  on a model that rejects it) becomes one clear `AfxError` line.
+- Sampling: API version 2026-10-21 (the SDK 2.x default) rejects temperature / top_p / top_k at any value,
+  so temperature 1.0 (the paper's value, and the API default) is not sent; any other value needs
+  `model.api_version: "2023-06-01"` (sent as the anthropic-version header) on a model that still takes it.
+- Before the first request of the process the key and model id are checked once (GET /v1/models/{id});
+  a fully cached rerun makes no request at all. `model.verify=false` skips the check.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from afx.backends.base import GenerationRequest
+from afx.errors import AfxError
+from afx.sampling import TransientError, UsageGeneration
+
+log = logging.getLogger(__name__)
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic")  # no per-request INFO lines
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences")
+# API version 2026-10-21 (the default of SDK 2.x) answers HTTP 400 to temperature / top_p / top_k at any value;
+# 2023-06-01 still takes them on the models that accept them. temperature 1.0 is the API's default.
+LEGACY_API_VERSION = "2023-06-01"
+EXTRA_SAMPLING = ("temperature", "top_p", "top_k")
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "refusal"}
+# The Claude 4.6 generation and later answer HTTP 400 to a trailing assistant message (design.md).
+NO_PREFILL = re.compile(r"claude-[a-z]+-(?:4-[6-9]|[5-9])(?:\b|-|$)")
+TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from `retry-after-ms`, or `retry-after` (seconds or an HTTP date); None without either."""
+    if not headers:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def api_key(model: Mapping[str, Any], default_env: str) -> tuple[str, str | None]:
+    """(variable name, its value or None). A key written into the config itself is refused."""
+    for field in ("api_key", "key"):
+        if model.get(field):
+            raise AfxError(
+                f"model.{field} is set in the config: API keys come from the environment only; "
+                f"set model.api_key_env to the NAME of the variable that holds the key"
+            )
+    env = str(model.get("api_key_env") or default_env)
+    return env, (os.environ.get(env) or None)
+
+
+def prefill_supported(model: Mapping[str, Any]) -> bool:
+    """The capability flag `model.supports_prefill`, defaulting to what is known of the model id."""
+    flag = model.get("supports_prefill")
+    return bool(flag) if flag is not None else not NO_PREFILL.search(str(model.get("name", "")))
+
+
+def check_prefill_config(model: Mapping[str, Any], has_prefix: bool) -> None:
+    """A model without prefill needs prefix_mode=turn and empty prefills (design.md, platform facts)."""
+    if prefill_supported(model):
+        return
+    prefill = model.get("prefill") or {}
+    name = model.get("name")
+    if model.get("prefix_mode", "prefill") != "turn" and has_prefix:
+        raise AfxError(
+            f"model {name} rejects assistant prefill (the Claude 4.6 generation and later answer HTTP 400): "
+            f"set model.prefix_mode=turn (the prefix becomes a completed assistant turn followed by <NEXT/>)"
+        )
+    if prefill.get("first") or prefill.get("next"):
+        raise AfxError(
+            f"model {name} rejects assistant prefill: set model.prefill.first='' and model.prefill.next='' "
+            f"(got {prefill.get('first')!r} / {prefill.get('next')!r})"
+        )
+
+
+def _sent(key: str, value: Any, legacy: bool) -> bool:
+    """Whether a sampling parameter goes into the request (never the API default temperature 1.0 unless legacy)."""
+    if value is None:
+        return False
+    return legacy or not (key == "temperature" and float(value) == 1.0)
+
+
+class AnthropicBackend:
+    """Claude via the Messages API. Thread-safe: one SDK client shared by every worker."""
+
+    name = "anthropic"
+    rstrip_prefill = True  # the API rejects a final assistant message that ends in whitespace
+    default_key_env = "ANTHROPIC_API_KEY"
+
+    @classmethod
+    def validate_config(cls, model: Mapping[str, Any], has_prefix: bool, check_env: bool = True) -> None:
+        """Config problems as one line, before any call: key variable, model id, prefill capability."""
+        if not model.get("name"):
+            raise AfxError("model.name must be the Anthropic model id (e.g. claude-sonnet-4-5)")
+        env, key = api_key(model, cls.default_key_env)
+        if check_env and not key:
+            raise AfxError(
+                f"{env} is not set: export {env}=<your Anthropic API key> (model={model.get('name')} reads the key "
+                f"from the variable named by model.api_key_env)"
+            )
+        sampling = model.get("sampling") or {}
+        unknown = set(sampling) - set(SAMPLING_KEYS)
+        if unknown:
+            raise AfxError(
+                f"model.sampling has keys the Messages API does not take: {', '.join(sorted(unknown))} "
+                f"(allowed: {', '.join(SAMPLING_KEYS)})"
+            )
+        if not model.get("api_version"):
+            extra = [f"{k}={sampling[k]}" for k in EXTRA_SAMPLING if _sent(k, sampling.get(k), legacy=False)]
+            if extra:
+                raise AfxError(
+                    f"model.sampling {', '.join(extra)}: the Messages API (version 2026-10-21) rejects temperature, "
+                    f"top_p and top_k at any value; drop them (temperature 1.0 is the API default) or set "
+                    f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
+                )
+        check_prefill_config(model, has_prefix)
+
+    def __init__(self, model: Mapping[str, Any]) -> None:
+        import anthropic
+
+        self.validate_config(model, has_prefix=False)
+        self._sdk = anthropic
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.model_id = str(model["name"])
+        env, key = api_key(model, self.default_key_env)
+        self.key_env = env
+        self.base_url = model.get("base_url") or None
+        self.timeout_s = float(model.get("timeout_s", 600))
+        self.cache_system_prompt = bool(model.get("cache_system_prompt", True))
+        self.prompt_cache = self.cache_system_prompt  # CachedBackend: warm the server cache with one call first
+        self.verify_first = bool(model.get("verify", True))
+        self.retired_note = str(model.get("retired") or "")
+        self.batch_poll_s = float(model.get("batch_poll_s", 30.0))
+        self.max_attempts = int(model.get("max_attempts") or 3)
+        self.api_version = str(model.get("api_version") or "") or None
+        headers = {"anthropic-version": self.api_version} if self.api_version else None
+        self.client = anthropic.Anthropic(
+            api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s, default_headers=headers
+        )
+        self._verified = False
+        self._verify_lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        ident: dict[str, Any] = {"backend": self.name, "model": self.model_id}
+        if self.base_url:
+            ident["base_url"] = str(self.base_url)
+        return ident
+
+    # -- requests and responses (also used by the batch runner) --------------------------------------------
+    def request_params(self, request: GenerationRequest) -> dict[str, Any]:
+        """The Messages API parameters for one assistant turn (prefill as a trailing assistant message)."""
+        system: Any = request.system
+        if self.cache_system_prompt and request.system:
+            system = [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
+        messages = [{"role": role, "content": content} for role, content in request.messages]
+        if request.prefill:
+            messages.append({"role": "assistant", "content": request.prefill.rstrip()})
+        params: dict[str, Any] = {"model": self.model_id, "system": system, "messages": messages}
+        sampling = dict(request.params)
+        params["max_tokens"] = int(sampling.pop("max_tokens", 4000))
+        for key in EXTRA_SAMPLING:
+            if _sent(key, sampling.get(key), legacy=bool(self.api_version)):
+                if not self.api_version:
+                    raise AfxError(
+                        f"{key}={sampling[key]} for model={self.model_id}: the Messages API (version 2026-10-21) "
+                        f"rejects temperature, top_p and top_k; drop it (temperature 1.0 is the default) or set "
+                        f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
+                    )
+                params[key] = sampling[key]
+        if sampling.get("stop_sequences"):
+            params["stop_sequences"] = list(sampling["stop_sequences"])
+        return params
+
+    def parse(self, message: Any) -> UsageGeneration:
+        """Text after the prefill (a matched stop sequence is put back), finish reason and usage."""
+        text = "".join(getattr(block, "text", "") for block in message.content if block.type == "text")
+        if message.stop_reason == "stop_sequence" and message.stop_sequence:
+            text += message.stop_sequence
+        usage = message.usage
+        return UsageGeneration(
+            text,
+            FINISH.get(str(message.stop_reason), str(message.stop_reason)),
+            int(usage.input_tokens or 0),
+            int(usage.output_tokens or 0),
+            cache_read_tokens=int(getattr(usage, "cache_read_input_tokens", 0) or 0),
+            cache_write_tokens=int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
+        )
+
+    def generate(self, request: GenerationRequest, seed: int) -> UsageGeneration:
+        params = self.request_params(request)
+        extra = {key: params.pop(key) for key in EXTRA_SAMPLING if key in params}  # not in the SDK 2.x signature
+        try:
+            message = self.client.messages.create(**params, extra_body=extra or None)
+        except self._sdk.AnthropicError as exc:
+            raise self.translate(exc) from exc
+        return self.parse(message)
+
+    def translate(self, exc: Exception) -> Exception:
+        """An SDK exception as TransientError (retry) or AfxError (the user must act); others unchanged."""
+        sdk = self._sdk
+        if isinstance(exc, sdk.APITimeoutError):
+            return TransientError("timeout", f"no answer within {self.timeout_s:g}s")
+        if isinstance(exc, sdk.APIConnectionError):
+            return TransientError("connection", str(exc.__cause__ or exc)[:200])
+        if not isinstance(exc, sdk.APIStatusError):
+            return exc
+        status = exc.status_code
+        message = str(getattr(exc, "api_message", None) or getattr(exc, "message", "") or "")[:300]
+        kind = str(getattr(exc, "type", None) or "")
+        if status in TRANSIENT_STATUS or status >= 500:
+            return TransientError(str(status), message, retry_after_s(exc.response.headers))
+        return self.fatal(status, kind, message)
+
+    def fatal(self, status: int, kind: str, message: str) -> AfxError:
+        where = f"model={self.model_id}"
+        if status == 401:
+            return AfxError(f"{self.key_env} was rejected by the Anthropic API (401 {kind or 'authentication_error'})")
+        if status == 403:
+            return AfxError(f"{self.key_env} may not use {where} (403 {kind}: {message})")
+        if status == 404:
+            note = f"; {self.retired_note}" if self.retired_note else ""
+            return AfxError(f"{where} is not available to this key (404 {kind}: {message}){note}")
+        if status == 400 and "prefill" in message.lower():
+            return AfxError(
+                f"{where} rejects assistant prefill (HTTP 400: {message}): set model.prefix_mode=turn and "
+                f"model.prefill.first='' model.prefill.next='' (or use a config with supports_prefill: false)"
+            )
+        return AfxError(f"the Anthropic API refused a request for {where} (HTTP {status} {kind}: {message})")
+
+    def verify(self) -> None:
+        """Check key and model once per process, before the first request (a few retries on transient faults)."""
+        if self._verified or not self.verify_first:
+            return
+        with self._verify_lock:
+            if self._verified:
+                return
+            for attempt in range(3):
+                try:
+                    self.client.models.retrieve(self.model_id)
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    err = self.translate(exc)
+                    if isinstance(err, AfxError):
+                        raise err from None
+                    log.warning("key/model check failed (%s); %s", err, "retrying" if attempt < 2 else "skipped")
+                    time.sleep(0.5 * (attempt + 1))
+            self._verified = True
+
+    def batch_runner(self, cache: Any, cache_path: Path, progress: bool = True) -> Any:
+        """Message Batches for model.batch=true; its state (batch ids) lives next to the response cache."""
+        from afx.backends.batches import BatchRunner
+
+        return BatchRunner(
+            self, cache, Path(f"{cache_path}.batches.sqlite"), poll_s=self.batch_poll_s, progress=progress
+        )
