@@ -1,0 +1,116 @@
+"""Parallel jobs on one machine: processes sharing the response cache and the MLflow store (hydra/launcher=joblib)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from afx.backends.base import Generation
+from afx.cache import ResponseCache
+from helpers import run_afx
+
+WRITERS, SHARED, OWN = 4, 300, 150
+
+
+def _writer(path: str, index: int, barrier: Any, out: Any) -> None:
+    """One process: open the cache at the same moment as the others, write shared and own keys, read them back."""
+    barrier.wait()
+    cache = ResponseCache(path)  # the first writers race to create the file, switch it to WAL and make the table
+    keys = [f"shared-{j}" for j in range(SHARED)] + [f"own-{index}-{j}" for j in range(OWN)]
+    random.Random(index).shuffle(keys)
+    for key in keys:
+        cache.put(key, "test", Generation(f"{key} by writer {index}"))
+    missing = [k for k in keys if cache.get(k) is None]
+    cache.close()
+    out.put((index, missing))
+
+
+def test_concurrent_processes_write_every_entry_exactly_once(tmp_path):
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(WRITERS), ctx.Queue()
+    path = tmp_path / "cache" / "responses.sqlite"
+    procs = [ctx.Process(target=_writer, args=(str(path), i, barrier, out)) for i in range(WRITERS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * WRITERS, "a writer failed (see its traceback above)"
+    results = dict(out.get(timeout=10) for _ in procs)
+    assert results == {i: [] for i in range(WRITERS)}, "a writer could not read back what it wrote"
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = db.execute("SELECT key, text FROM responses").fetchall()
+    keys = [k for k, _ in rows]
+    expected = {f"shared-{j}" for j in range(SHARED)} | {f"own-{i}-{j}" for i in range(WRITERS) for j in range(OWN)}
+    assert len(keys) == len(expected) and set(keys) == expected, "every entry present exactly once"
+    for key, text in rows:  # each entry is one writer's whole response, never a mix
+        assert text.startswith(key + " by writer ") and text[-1].isdigit()
+    own_texts = {k: t for k, t in rows if k.startswith("own-")}
+    assert all(t.endswith(f"writer {k.split('-')[1]}") for k, t in own_texts.items())
+
+
+class PidCallback(Callback):
+    """Records which process ran each job (used through `+hydra.callbacks.pid._target_=test_parallel.PidCallback`)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        out = Path(config.hydra.runtime.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "pid.txt").write_text(str(os.getpid()))
+
+
+JOBLIB_ARGS = (
+    "-m",
+    "setting=helpful_only,animal_welfare",
+    "prefix=none,deceptive",
+    "model=simulated",
+    "model.delay_s=0.002",
+    "data.limit=10",
+    "progress=false",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    "+hydra.callbacks.pid._target_=test_parallel.PidCallback",
+)
+
+
+def test_joblib_multirun_runs_jobs_in_two_processes_under_one_parent_run(tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    sweep = tmp_path / "sweep"
+    done = run_afx(*JOBLIB_ARGS, f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(jobs) == 4
+    pids = {int((j / "pid.txt").read_text()) for j in jobs}
+    assert len(pids) >= 2, "jobs must run in (at least) two worker processes"
+    # the MLflow store: one finished parent, one finished child per job, all holding their metrics
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("afx")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("afx.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("afx.kind") == "job"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert (sweep / "mlflow_parent_run_id").read_text().strip() == parents[0].info.run_id
+    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert {(r.data.tags["setting"], r.data.tags["prefix"]) for r in children} == {
+        (s, p) for s in ("helpful_only", "animal_welfare") for p in ("none", "deceptive")
+    }
+    for run in children:
+        m = run.data.metrics
+        assert {"train/noncompliance_pct", "unmonitored/noncompliance_pct", "calls/model"} <= set(m)
+        assert m["train/n_total"] == m["unmonitored/n_total"] == 10
+    # the shared response cache: every call of every job stored once
+    metrics = [json.loads((j / "metrics.json").read_text())["metrics"] for j in jobs]
+    db = sqlite3.connect(tmp_path / "outputs" / "cache" / "responses.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == sum(m["calls/model"] for m in metrics)
+    assert sum(m["calls/cache_hits"] for m in metrics) == 0
