@@ -411,7 +411,9 @@ class FakeAnthropic:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeAnthropic:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         return self
 
