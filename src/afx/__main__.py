@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "view": "afx.viewer:main",
     "cache-merge": "afx.cache_tools:main",
     "summary": "afx_summary.cli:main",
+    "variations": "afx.variations_cli:main",
+    "paraphrase": "afx.paraphrase:main",
 }
 
 

@@ -378,14 +378,16 @@ def _claim(state: _State, var: Applied, path: str, kind: str, value: Any, where:
             if t.variation.name == var.name:
                 continue
             clash = ""
-            if kind == "replace" and t.kind in ("replace", "remove") and (t.kind, t.value) != (kind, key):
+            if kind == "replace" and t.kind == "remove":
+                clash = f"{t.variation.name} removed {other_path}, which this op sets again"
+            elif kind == "replace" and t.kind == "replace" and t.value != key:
                 clash = f"both set {other_path} to different values"
             elif kind == "replace" and t.kind == "edit":
                 clash = f"it would overwrite the edit {t.variation.name} made to {other_path}"
             elif kind == "edit" and t.kind == "remove":
                 clash = f"{t.variation.name} removed {other_path}, which this op edits"
             if clash:
-                raise AfxError(f"{where}: conflicts with {t.variation.label}: {clash}")
+                raise AfxError(f"{where} ({var.file}): conflicts with {t.variation.label}: {clash}")
     state.touched.setdefault(path, []).append(_Touch(var, kind, key))
 
 
