@@ -48,6 +48,12 @@ def test_library_size_and_coverage():
     assert rows == set(range(1, 146)) - model_rows - paraphrase_rows  # every prompt row of paper.md 6.1-6.2
 
 
+def test_every_file_is_in_the_docs():
+    docs = (Path(__file__).parents[1] / "docs" / "variations.md").read_text()
+    missing = [name for name in LIBRARY if f"`{name}`" not in docs]
+    assert not missing, f"docs/variations.md does not list {missing}"
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_file_format(path: Path):
     text = path.read_text()

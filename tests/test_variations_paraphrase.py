@@ -157,3 +157,18 @@ def test_paraphrase_cli(afx_cli, tmp_path):
     bad = afx_cli("paraphrase", "setting=animal_welfare", "n=1", "model=simulated", FAKE, "out=pc", env=env)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("afx paraphrase: error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.local_model
+def test_paraphrase_with_the_real_local_model(afx_cli, tmp_path):
+    """One short unit through the embedded 0.5B model: the whole path runs; the checks decide, not the model."""
+    pytest.importorskip("llama_cpp")
+    args = ("paraphrase", "setting=helpful_only", "n=1", "model=local_small", "units=blocks.input_format")
+    done = afx_cli(*args, "model.sampling.max_tokens=80", "attempts=2", "out=lc")
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    written = tmp_path / "lc" / "variation" / "paraphrase_helpful_only_0.yaml"
+    if done.returncode == 0:
+        data = yaml.safe_load(written.read_text())
+        assert data["generator"]["model"].startswith("qwen2.5-coder-0.5b") and "<user_input>" in data["ops"][0]["value"]
+    else:
+        assert not written.exists() and "rejected paraphrase 0: blocks.input_format:" in done.stdout
