@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "summary": "afx_summary.cli:main",
     "variations": "afx.variations_cli:main",
     "paraphrase": "afx.paraphrase:main",
+    "plan": "afx.plan:main",
 }
 
 

@@ -166,11 +166,16 @@ class AnthropicBackend:
         self._verified = False
         self._verify_lock = threading.Lock()
 
-    def identity(self) -> dict[str, Any]:
-        ident: dict[str, Any] = {"backend": self.name, "model": self.model_id}
-        if self.base_url:
-            ident["base_url"] = str(self.base_url)
+    @classmethod
+    def static_identity(cls, model: Mapping[str, Any]) -> dict[str, Any]:
+        """The cache identity from the config alone (no key needed: `afx plan` uses it)."""
+        ident: dict[str, Any] = {"backend": cls.name, "model": str(model["name"])}
+        if model.get("base_url"):
+            ident["base_url"] = str(model["base_url"])
         return ident
+
+    def identity(self) -> dict[str, Any]:
+        return self.static_identity({"name": self.model_id, "base_url": self.base_url})
 
     # -- requests and responses (also used by the batch runner) --------------------------------------------
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:

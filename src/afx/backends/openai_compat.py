@@ -102,6 +102,7 @@ class OpenAICompatibleBackend:
 
     def __init__(self, model: Mapping[str, Any]) -> None:
         self.validate_config(model, has_prefix=False)
+        self._config = dict(model)
         self.base_url = str(model["base_url"]).rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -127,18 +128,29 @@ class OpenAICompatibleBackend:
             self.key_env = "the API key"
         self._local = threading.local()
 
-    def identity(self) -> dict[str, Any]:
+    @classmethod
+    def static_identity(cls, model: Mapping[str, Any]) -> dict[str, Any]:
+        """The cache identity from the config alone (no key needed: `afx plan` uses it)."""
+        continuation = str(model.get("continuation", "none"))
         ident: dict[str, Any] = {
-            "backend": self.name,
-            "base_url": self.base_url,
-            "model": self.model_id,
-            "continuation": self.continuation,
+            "backend": cls.name,
+            "base_url": str(model["base_url"]).rstrip("/"),
+            "model": str(model.get("model") or model.get("name")),
+            "continuation": continuation,
         }
-        if self.continuation == "completion":
-            ident["chat_template_sha256"] = hashlib.sha256(self.template_text.encode()).hexdigest()[:16]
-        if self.extra_body:
-            ident["extra_body"] = self.extra_body
+        if continuation == "completion":
+            template = load_chat_template(str(model.get("chat_template") or ""))
+            ident["chat_template_sha256"] = hashlib.sha256(template.encode()).hexdigest()[:16]
+        if model.get("extra_body"):
+            ident["extra_body"] = dict(model["extra_body"])
         return ident
+
+    def identity(self) -> dict[str, Any]:
+        return self._identity
+
+    @cached_property
+    def _identity(self) -> dict[str, Any]:
+        return self.static_identity(self._config)
 
     # -- prompt rendering (continuation=completion) ------------------------------------------------------
     @cached_property
