@@ -242,22 +242,33 @@ def load_transcripts(client: MlflowClient, runs: pl.DataFrame, workers: int = 8)
                         located[path] = run_id
                     else:
                         missing[run_id] = str(error)
-        frames = []
-        if located:
-            try:
-                frames.append(_read(list(located)))
-            except Exception:  # noqa: BLE001 - find the bad file(s), keep the rest
-                for path, run_id in located.items():
-                    try:
-                        frames.append(_read([path]))
-                    except Exception as exc:  # noqa: BLE001
-                        missing[run_id] = f"{TRANSCRIPTS} is unreadable: {str(exc).splitlines()[0][:200]}"
-        mapping = pl.DataFrame(
-            {"_path": list(located), "run_id": list(located.values())}, schema={"_path": pl.String, "run_id": pl.String}
-        )
-        if not frames:
-            return pl.DataFrame(schema=TRANSCRIPT_SCHEMA), missing
-        data = pl.concat(frames).join(mapping, on="_path", how="inner")
+        frame, unreadable = read_transcript_files(located)
+    missing.update(unreadable)
+    return frame, missing
+
+
+def read_transcript_files(located: Mapping[str, str]) -> tuple[pl.DataFrame, dict[str, str]]:
+    """{transcripts.jsonl path: run id} -> one labels frame (analysis.TRANSCRIPT_SCHEMA), and unreadable runs.
+
+    All files in one multi-threaded polars scan; if that fails, file by file so one bad file costs one run.
+    """
+    missing: dict[str, str] = {}
+    frames = []
+    if located:
+        try:
+            frames.append(_read(list(located)))
+        except Exception:  # noqa: BLE001 - find the bad file(s), keep the rest
+            for path, run_id in located.items():
+                try:
+                    frames.append(_read([path]))
+                except Exception as exc:  # noqa: BLE001
+                    missing[run_id] = f"{TRANSCRIPTS} is unreadable: {str(exc).splitlines()[0][:200]}"
+    if not frames:
+        return pl.DataFrame(schema=TRANSCRIPT_SCHEMA), missing
+    mapping = pl.DataFrame(
+        {"_path": list(located), "run_id": list(located.values())}, schema={"_path": pl.String, "run_id": pl.String}
+    )
+    data = pl.concat(frames).join(mapping, on="_path", how="inner")
     return data.select(list(TRANSCRIPT_SCHEMA)).cast(TRANSCRIPT_SCHEMA), missing
 
 

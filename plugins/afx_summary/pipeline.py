@@ -277,6 +277,7 @@ def display_rows(name: str, table: pl.DataFrame) -> tuple[list[dict[str, str]], 
                 "OLS slope": _fmt_fit(r, "ols_slope"),
                 "OLS intercept (pp)": _fmt_fit(r, "ols_intercept", 1),
                 "Deming slope": _fmt_fit(r, "deming_slope"),
+                "Deming, CI over transcripts": _ci(r["deming_slope_lo_t"], r["deming_slope_hi_t"], 2).replace("+", ""),
                 "δ (Deming)": _fmt(r["deming_delta"], digits=2),
                 "x reliability": _fmt(r["x_reliability"], digits=2),
             }
@@ -327,8 +328,11 @@ CAPTIONS = {
     "fig14_stats": (
         "Fig. 14: fit statistics",
         "Per setting over the included points: Pearson and Spearman r, OLS and Deming slopes (Deming's δ = "
-        "ratio of gap to AF measurement-error variance, from the points' SEMs), 95% percentile bootstrap CIs. "
-        "x reliability = share of the AF spread that is not sampling noise (OLS is attenuated by it).",
+        "ratio of gap to AF measurement-error variance, from the points' SEMs), 95% percentile bootstrap CIs "
+        "over the variations (the points resampled; see the header for the mode), and for the Deming slope also "
+        "over the transcripts alone (variations fixed: how precisely these samples pin the slope down). "
+        "x reliability = share of the AF spread that is not sampling noise (OLS is attenuated by it); Deming "
+        "assumes all scatter around the line is sampling noise.",
     ),
     "fig15": (
         "Fig. 15: conditioning on AF reasoning",
@@ -345,16 +349,23 @@ CAPTIONS = {
 FIGURE_OF = {"fig13": "fig13", "fig14_points": "fig14", "fig14_stats": None, "fig15": "fig15", "fig16": "fig16"}
 
 
+_METADATA = {"png": {"Software": "afx summary"}, "svg": {"Date": None}, "pdf": {"Creator": "afx summary"}}
+
+
 def write(summary: Summary, out_dir: Path, options: Options) -> list[Path]:
     """PNG/SVG figures, CSV and Markdown tables, summary.md."""
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    for name, fig in summary.figures.items():
-        for fmt in options.formats:
-            path = out_dir / f"{name}.{fmt}"
-            fig.savefig(path, dpi=options.dpi, bbox_inches="tight")
-            files.append(path)
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: smaller, editable
+        for name, fig in summary.figures.items():
+            for fmt in options.formats:
+                path = out_dir / f"{name}.{fmt}"
+                fig.savefig(path, dpi=options.dpi, metadata=_METADATA.get(fmt))
+                fig.set_layout_engine("none")  # keep the layout the first format computed
+                files.append(path)
     md = [f"# afx summary: Figures 13–16\n\n{_header_md(summary.header)}\n"]
     if summary.notes:
         md.append("## Notes\n\n" + "\n".join(f"- {n}" for n in summary.notes) + "\n")

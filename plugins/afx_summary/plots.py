@@ -24,6 +24,7 @@ TIER_NAMES = {"train": "training", "unmonitored": "unmonitored"}
 TIER_COLORS = {"train": "#4C72B0", "unmonitored": "#DD8452"}
 NONCOMPLIANT, COMPLIANT, HATCH_EDGE = "#5B8DB8", "#E9C46A", "#B2182B"
 MAX_PANELS = 6
+PAPER = "paper reference numbers"
 PANEL_KEYS = ("setting", "model", "classifier", "prefix_mode", "variation")
 
 
@@ -91,7 +92,9 @@ def _empty(ax: Axes, message: str) -> None:
 
 
 def _footer(fig: Figure, text: str) -> None:
-    fig.text(0.0, -0.01, text, ha="left", va="top", fontsize=8, color="#555555")
+    """Provenance line at the bottom, inside the constrained layout (so savefig needs no tight bbox)."""
+    if text:
+        fig.supxlabel(text, x=0.005, ha="left", fontsize=7, color="#555555")
 
 
 def _na_mark(ax: Axes, x: float, why: str | None) -> None:
@@ -171,7 +174,12 @@ def stats_text(stats: Mapping[str, Any]) -> str:
         f"Pearson r = {_fmt_ci(stats, 'pearson')}",
         f"Spearman ρ = {_fmt_ci(stats, 'spearman')}",
         f"OLS slope = {_fmt_ci(stats, 'ols_slope')}, intercept {stats['ols_intercept']:.1f} pp",
-        f"Deming slope = {_fmt_ci(stats, 'deming_slope')}",
+        f"Deming slope = {_fmt_ci(stats, 'deming_slope')}"
+        + (
+            f"; over transcripts [{stats['deming_slope_lo_t']:.2f}, {stats['deming_slope_hi_t']:.2f}]"
+            if stats.get("deming_slope_lo_t") is not None and stats.get("bootstrap") != "transcripts"
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -182,7 +190,8 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
     fig, axes = _new(len(settings), width=6.0, height=5.4)
     if not settings:
         _empty(axes[0], "n/a: no runs with prefix=none (Fig. 14 compares prompt variations without steering)")
-    by_setting = {r["setting"]: r for r in stats.iter_rows(named=True)} if stats.height else {}
+    by_setting = {r["setting"]: r for r in stats.iter_rows(named=True) if r["points"] != PAPER}
+    paper_fit = {r["setting"]: r for r in stats.iter_rows(named=True) if r["points"] == PAPER}
     for ax, setting in zip(axes, settings, strict=False):
         sub = points.filter(pl.col("setting") == setting)
         inc = sub.filter(pl.col("included"))
@@ -233,6 +242,11 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
         ax.set_ylabel("compliance gap (pp, unmonitored − training)")
         ax.set_title(setting_name(setting), fontsize=10)
         text = stats_text(st)
+        if paper_overlay and paper_fit.get(setting, {}).get("pearson") is not None:
+            pf = paper_fit[setting]
+            text += (
+                f"\npaper points (n = {pf['n']}): r = {_fmt_ci(pf, 'pearson')}, OLS slope = {_fmt_ci(pf, 'ols_slope')}"
+            )
         if excluded.height:
             text += f"\n{excluded.height} variation(s) n/a (see table)"
         ax.text(
@@ -252,23 +266,14 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
 
 
 def _limits(sub: pl.DataFrame, paper: bool) -> tuple[float, float]:
-    values = []
-    for col, se in (
-        ("af_pct", "af_se"),
-        ("gap_pp", "gap_se"),
-        ("paper_af", "paper_af_se"),
-        ("paper_gap", "paper_gap_se"),
-    ):
-        if col.startswith("paper") and not paper:
-            continue
-        if col in sub.columns:
-            v = sub[col].to_numpy().astype(float)
-            e = sub[se].fill_null(0).to_numpy().astype(float)
-            values.extend((v - e).tolist() + (v + e).tolist())
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 10.0)
-    pad = max(2.0, 0.08 * (hi - lo))
-    return min(lo - pad, -pad), hi + pad
+    """One range for both axes (so y = x reads as the diagonal), from the point values, including 0."""
+    values = [0.0]
+    for col in ("af_pct", "gap_pp", "paper_af", "paper_gap"):
+        if col in sub.columns and (paper or not col.startswith("paper")):
+            values.extend(v for v in sub[col].to_list() if v is not None and math.isfinite(v))
+    lo, hi = min(values), max(values)
+    pad = max(3.0, 0.1 * (hi - lo))
+    return lo - pad, hi + pad
 
 
 def baseline(table: pl.DataFrame) -> list[tuple[dict[str, Any], pl.DataFrame]]:
