@@ -141,12 +141,7 @@ class AnthropicBackend:
         check_prefill_config(model, has_prefix)
 
     def __init__(self, model: Mapping[str, Any]) -> None:
-        import anthropic
-
         self.validate_config(model, has_prefix=False)
-        self._sdk = anthropic
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.model_id = str(model["name"])
         env, key = api_key(model, self.default_key_env)
         self.key_env = env
@@ -159,12 +154,35 @@ class AnthropicBackend:
         self.batch_poll_s = float(model.get("batch_poll_s", 30.0))
         self.max_attempts = int(model.get("max_attempts") or 3)
         self.api_version = str(model.get("api_version") or "") or None
-        headers = {"anthropic-version": self.api_version} if self.api_version else None
-        self.client = anthropic.Anthropic(
-            api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s, default_headers=headers
-        )
+        self._key = key
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         self._verified = False
         self._verify_lock = threading.Lock()
+
+    @property
+    def _sdk(self) -> Any:
+        import anthropic  # imported on first use: a fully cached rerun never loads the SDK
+
+        return anthropic
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, made on first use (thread-safe); its own retries are off."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    for name in QUIET_LOGGERS:
+                        logging.getLogger(name).setLevel(logging.WARNING)
+                    headers = {"anthropic-version": self.api_version} if self.api_version else None
+                    self._client = self._sdk.Anthropic(
+                        api_key=self._key,
+                        base_url=self.base_url,
+                        max_retries=0,
+                        timeout=self.timeout_s,
+                        default_headers=headers,
+                    )
+        return self._client
 
     @classmethod
     def static_identity(cls, model: Mapping[str, Any]) -> dict[str, Any]:

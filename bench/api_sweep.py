@@ -1,0 +1,119 @@
+"""Two sweep-level goals against the fake Anthropic server (served from this process; afx runs as the CLI):
+
+1. prompt caching: the share of input tokens that are cache reads in a steady-state sweep with one system
+   prompt per job, from the usage figures the fake reports the way the API does (goal >= 90%);
+   writes bench/results/api_cache.json.
+2. rerun of a finished 2 x 3 sweep (setting x prefix): API calls made and wall time (goals: 0 calls, < 10 s);
+   writes bench/results/api_rerun.json.
+
+Usage: .venv/bin/python bench/api_sweep.py [--limit 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from afx.testing.fake_anthropic import FakeAnthropic
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def afx(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "ANTHROPIC_API_KEY": "bench-key", "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "afx", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return done, wall
+
+
+def job_metrics(cwd: Path) -> list[dict]:
+    out = []
+    for path in sorted(cwd.glob("outputs/multirun/*/*/metrics.json")):
+        metrics = json.loads(path.read_text())["metrics"]
+        row = json.loads((path.parent / "transcripts.jsonl").read_text().splitlines()[0])
+        out.append({"job": f"{row['setting']}/{row['prefix']}", **metrics})
+    return out
+
+
+def machine() -> dict:
+    return {
+        "machine": f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def cache_share(limit: int) -> dict:
+    with FakeAnthropic() as fake, tempfile.TemporaryDirectory() as tmp:
+        args = ["-m", "setting=helpful_only,animal_welfare", "prefix=none", "model=anthropic"]
+        args += [f"model.base_url={fake.url}", "model.max_concurrency=16", f"data.limit={limit}", "progress=false"]
+        _, wall = afx(Path(tmp), *args)
+        jobs = job_metrics(Path(tmp))
+    keys = ("tokens/input", "tokens/cache_read", "tokens/cache_write", "tokens/output", "calls/model", "cost/usd")
+    rows = [
+        {"job": j["job"], **{k: j[k] for k in keys}, "cache_read_share": j["tokens/cache_read_share"]} for j in jobs
+    ]
+    total_in = sum(j["tokens/input"] + j["tokens/cache_read"] + j["tokens/cache_write"] for j in jobs)
+    share = sum(j["tokens/cache_read"] for j in jobs) / total_in
+    return {
+        "command": "python -m afx " + " ".join(args[:-1]),
+        "jobs": rows,
+        "cache_read_share": round(share, 4),
+        "goal": 0.9,
+        "meets_goal": share >= 0.9,
+        "wall_s": round(wall, 1),
+        **machine(),
+    }
+
+
+def rerun(limit: int) -> dict:
+    with FakeAnthropic() as fake, tempfile.TemporaryDirectory() as tmp:
+        args = ["-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obedient", "model=anthropic"]
+        args += [f"model.base_url={fake.url}", "model.max_concurrency=16", f"data.limit={limit}", "progress=false"]
+        _, first_wall = afx(Path(tmp), *args)
+        first_calls = sum(fake.counts.values())
+        fake.reset()
+        time.sleep(1.1)  # sweep dirs are named by the second
+        _, wall = afx(Path(tmp), *args)
+        calls = dict(fake.counts)
+        jobs = [j for j in job_metrics(Path(tmp))][-6:]
+    return {
+        "command": "python -m afx " + " ".join(args[:-1]),
+        "first_run": {"wall_s": round(first_wall, 1), "api_requests": first_calls},
+        "rerun": {
+            "wall_s": round(wall, 1),
+            "api_requests": sum(calls.values()),
+            "by_route": calls,
+            "cache_hits": sum(j["calls/cache_hits"] for j in jobs),
+            "model_calls": sum(j["calls/model"] for j in jobs),
+        },
+        "goals": {"api_requests": 0, "wall_s_below": 10},
+        "meets_goals": sum(calls.values()) == 0 and wall < 10,
+        **machine(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=int, default=40, help="queries per job for the cache-share sweep")
+    parser.add_argument("--rerun-limit", type=int, default=10)
+    args = parser.parse_args()
+    cache = cache_share(args.limit)
+    (RESULTS / "api_cache.json").write_text(json.dumps(cache, indent=2) + "\n")
+    print(json.dumps({k: cache[k] for k in ("cache_read_share", "meets_goal", "wall_s")}))
+    again = rerun(args.rerun_limit)
+    (RESULTS / "api_rerun.json").write_text(json.dumps(again, indent=2) + "\n")
+    print(json.dumps({k: again[k] for k in ("first_run", "rerun", "meets_goals")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Throughput of the real job path (worker pool -> turn loop -> CachedBackend -> anthropic SDK -> heuristic
+classifier) against the fake Anthropic server run as a separate process with fixed latency L, for concurrency C.
+Target: calls/s >= 0.9 * C / L. Also the client process's CPU per call (SDK and HTTP included), and afx's own
+CPU per sample with a zero-cost backend (framework overhead alone; target < 2 ms).
+Writes bench/results/api_throughput.json.
+
+Usage: .venv/bin/python bench/api_throughput.py [--latencies 0.05,0.2,1.0] [--concurrency 1,4,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from afx.backends.anthropic_api import AnthropicBackend
+from afx.backends.base import Generation, GenerationRequest
+from afx.cache import ResponseCache
+from afx.classify.heuristic import HeuristicClassifier
+from afx.job import _run_pool, build_job_spec
+from afx.paths import conf_dir
+from afx.prompts import build_user_turn
+from afx.sampling import CachedBackend, RetryPolicy, sample_transcript
+from afx.testing.fake_anthropic import protocol_reply
+from afx.transcript import Transcript
+
+os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")  # the fake server takes any key
+ROUNDS = 16  # calls per worker in a timed run (about ROUNDS * L seconds)
+
+
+def _spec():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["model=anthropic", "data.limit=null"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        return build_job_spec(job, load_data=True, check_env=False), OmegaConf.to_container(job.model, resolve=True)
+
+
+def _server(latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "afx.testing.fake_anthropic", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    url = proc.stdout.readline().strip()
+    return proc, url
+
+
+def _work_fn(spec, backend, classifier, n_samples: int, lock: threading.Lock, sink: list):
+    queries = (spec.queries * (n_samples // max(1, len(spec.queries)) + 1))[:n_samples]
+
+    def work(i: int) -> None:
+        q = queries[i]
+        tier = ("train", "unmonitored")[i % 2]
+        t = Transcript(f"{q.id}#{i}", q.text, tier, spec.setting_name, "none", "default", i)
+        sample_transcript(backend, spec.plan, t, build_user_turn(q.text + f" ({i})", tier, spec.cue), {})
+        if t.valid:
+            t.labels = classifier.label(t, spec.noncompliance)
+        line = json.dumps(t.to_dict())
+        with lock:
+            sink.append(line)
+
+    return work
+
+
+def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
+    proc, url = _server(latency)
+    try:
+        model = {**model_cfg, "base_url": url, "verify": False}
+        backend = CachedBackend(
+            AnthropicBackend(model), ResponseCache(tmp / f"c{latency}_{workers}.sqlite"), policy=RetryPolicy(6, 0.05)
+        )
+        # the first call of a job goes alone (it writes the server's prompt cache): done before timing
+        backend.generate(GenerationRequest(spec.system_prompt, (("user", "warm"),), "<", spec.plan.params, "w"))
+        n_samples = max(2, ROUNDS * workers // 2)  # ~2 calls per sample
+        lock, sink = threading.Lock(), []
+        work = _work_fn(spec, backend, HeuristicClassifier(), n_samples, lock, sink)
+        calls0 = backend.stats.calls
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        _run_pool(work, list(range(n_samples)), workers, threading.Event())
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        calls = backend.stats.calls - calls0
+    finally:
+        proc.terminate()
+        proc.wait()
+    rate = calls / wall
+    target = 0.9 * workers / latency
+    return {
+        "latency_s": latency,
+        "concurrency": workers,
+        "samples": n_samples,
+        "calls": calls,
+        "wall_s": round(wall, 3),
+        "calls_per_s": round(rate, 1),
+        "target_calls_per_s": round(target, 1),
+        "meets_target": rate >= target,
+        "ratio_to_ideal": round(rate / (workers / latency), 3),
+        "client_cpu_ms_per_call": round(1000 * cpu / calls, 2),
+    }
+
+
+class _Instant:
+    """A zero-cost backend that speaks the protocol (reused fake reply), to time afx's own work per sample."""
+
+    name = "instant"
+
+    def identity(self) -> dict:
+        return {"backend": self.name}
+
+    def generate(self, request: GenerationRequest, seed: int) -> Generation:
+        messages = [{"role": r, "content": c} for r, c in request.messages]
+        if request.prefill:
+            messages.append({"role": "assistant", "content": request.prefill})
+        return Generation(protocol_reply({"system": request.system, "messages": messages}), "stop", 10, 10)
+
+
+def framework_overhead(spec, tmp: Path, n_samples: int = 2000) -> dict:
+    """afx CPU per sample: turn loop, cache key + SQLite write, parse, classify, JSON line; no model time."""
+    backend = CachedBackend(_Instant(), ResponseCache(tmp / "overhead.sqlite"))
+    lock, sink = threading.Lock(), []
+    work = _work_fn(spec, backend, HeuristicClassifier(), n_samples, lock, sink)
+    cpu0 = time.process_time()
+    _run_pool(work, list(range(n_samples)), 1, threading.Event())
+    cpu = time.process_time() - cpu0
+    reply_cpu0 = time.process_time()
+    inst = _Instant()
+    req = GenerationRequest(spec.system_prompt, (("user", "x"),), "<", {}, "k")
+    for _ in range(n_samples * 2):
+        inst.generate(req, 0)
+    reply_cpu = time.process_time() - reply_cpu0  # the stand-in model's own cost, subtracted
+    per_sample = (cpu - reply_cpu) / n_samples
+    return {
+        "samples": n_samples,
+        "calls_per_sample": round(backend.stats.calls / n_samples, 2),
+        "afx_cpu_ms_per_sample": round(1000 * per_sample, 3),
+        "target_ms": 2.0,
+        "meets_target": per_sample < 0.002,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latencies", default="0.05,0.2,1.0")
+    parser.add_argument("--concurrency", default="1,4,16,64")
+    args = parser.parse_args()
+    spec, model_cfg = _spec()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for latency in [float(x) for x in args.latencies.split(",")]:
+            for workers in [int(x) for x in args.concurrency.split(",")]:
+                row = measure(spec, model_cfg, latency, workers, Path(tmp))
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        overhead = framework_overhead(spec, Path(tmp))
+        print(json.dumps(overhead), flush=True)
+    result = {
+        "what": "job path (pool -> turn loop -> CachedBackend -> anthropic SDK) vs the fake server in its own process",
+        "system_prompt_chars": len(spec.system_prompt),
+        "runs": rows,
+        "framework_overhead": overhead,
+        "all_meet_throughput_target": all(r["meets_target"] for r in rows),
+        "machine": f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = Path(__file__).parent / "results" / "api_throughput.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
