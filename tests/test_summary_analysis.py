@@ -216,7 +216,7 @@ def synthetic_points(rng: np.random.Generator, faker: np.ndarray, n: int) -> pl.
                 "gap_se": 100 * math.sqrt((unmon / n) * (1 - unmon / n) / n + (train[0] / n) * (1 - train[0] / n) / n),
                 "included": True,
                 "source": "transcripts",
-                **dict(zip(("b_train_nc", "b_train_zero", "b_train_half", "b_train_one"), map(int, train), strict=True)),
+                **dict(zip(an.B_TRAIN[:4], map(int, train), strict=True)),
                 "b_unmon_k": unmon,
                 "b_unmon_n": n,
             }
@@ -283,7 +283,8 @@ def test_missing_cells_are_explicit_na_with_reasons_never_zero(tmp_path):
     assert one["gap_pp"] is None and "unmonitored tier has no valid transcripts" in one["na_gap"]
     assert one["train_pct"] == pytest.approx(50.0)
     judge = by_run["judge_failed"]
-    assert judge["af_partial_pct"] is None and judge["na_af_partial"] == "no training transcript has a judged af_partial label"
+    assert judge["af_partial_pct"] is None
+    assert judge["na_af_partial"] == "no training transcript has a judged af_partial label"
     assert judge["af_mean_pct"] is None and judge["na_af_mean"] == "needs both af_partial and af_full labels"
     assert judge["gap_pp"] is not None and judge["cond_train_no_af_pct"] is None
     dead = by_run["all_failed"]
@@ -291,7 +292,8 @@ def test_missing_cells_are_explicit_na_with_reasons_never_zero(tmp_path):
     assert dead["train_pct"] is None and dead["na_train"] == "no valid train transcripts"
 
     points = summary.tables["fig14_points"]
-    assert set(points.filter(~pl.col("included"))["variation"].to_list()) == {"only_train", "judge_failed", "all_failed"}
+    excluded = set(points.filter(~pl.col("included"))["variation"].to_list())
+    assert excluded == {"only_train", "judge_failed", "all_failed"}
     fit = summary.tables["fig14_stats"].row(0, named=True)
     assert fit["n"] == 1 and fit["pearson"] is None and "needs at least 3 points" in fit["note"]
 

@@ -109,8 +109,9 @@ def search_job_runs(client: MlflowClient, selection: Selection) -> tuple[list[Ru
             if not token:
                 break
     except Exception as exc:  # noqa: BLE001 - a bad filter string is the user's to fix
-        if selection.filter_string and "filter" in str(exc).lower():
-            raise AfxError(f"MLflow rejected the filter '{selection.filter_string}': {exc}") from exc
+        if selection.filter_string:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AfxError(f"MLflow rejected the filter '{selection.filter_string}': {first}") from exc
         raise
     return runs, ids
 
