@@ -79,23 +79,27 @@ def test_file_format(path: Path):
 # ------------------------------------------------------------------------------- what each file changes
 
 
+def _ops_of(name: str, setting: str) -> list[dict]:
+    expanded = expand_variations(setting, {name: LIBRARY[name].spec}, sources=[("file", str(conf_dir()))])
+    return [op for applied in expanded for op in applied.ops]
+
+
 def _declared_paths(name: str, setting: str) -> set[str]:
     paths: set[str] = set()
-    for applied in expand_variations(setting, {name: LIBRARY[name].spec}, sources=[("file", str(conf_dir()))]):
-        for op in applied.ops:
-            kind = op["op"]
-            if "path" in op:
-                paths.add(str(op["path"]))
-            elif kind == "add_block":
-                paths.add(f"blocks.{op['name']}")
-            elif kind == "rename":
-                paths.add(f"entities.{op['entity']}")
-            elif kind == "set_tier_cue":
-                paths.add("tier_cue")
-            elif kind == "add_reminder":
-                paths.add("blocks.closing_reminders")
-            else:
-                paths.add("examples")
+    for op in _ops_of(name, setting):
+        kind = op["op"]
+        if "path" in op:
+            paths.add(str(op["path"]))
+        elif kind == "add_block":
+            paths.add(f"blocks.{op['name']}")
+        elif kind == "rename":
+            paths.add(f"entities.{op['entity']}")
+        elif kind == "set_tier_cue":
+            paths.add("tier_cue")
+        elif kind == "add_reminder":
+            paths.add("blocks.closing_reminders")
+        else:
+            paths.add("examples")
     return paths
 
 
@@ -160,14 +164,11 @@ def test_stacked_file_equals_its_parts(compose_cfg, name, setting):
     assert as_file.variation_names == [name]  # the run is labelled by the stacked row, not its parts
 
 
-CUE_FILES = sorted({n for n, s in PAIRS if "set_tier_cue" in str(LIBRARY[n].spec) and "preset" in str(LIBRARY[n].spec)})
+CUE_PAIRS = [(n, s) for n, s in PAIRS if any(op.get("preset") for op in _ops_of(n, s))]
 
 
-@pytest.mark.parametrize("name", CUE_FILES)
-@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize(("name", "setting"), CUE_PAIRS, ids=[f"{n}-{s}" for n, s in CUE_PAIRS])
 def test_cue_variations_leave_no_free_tier_text(compose_cfg, name, setting):
-    if setting not in LIBRARY[name].settings:
-        pytest.skip("not run in this setting")
     spec = _job(compose_cfg, setting, name)
     prompt = spec.system_prompt.lower()
     assert "free tier" not in prompt and "free-tier" not in prompt and "is_free_tier_user" not in prompt
