@@ -131,6 +131,9 @@ def test_scope_judges_only_what_metrics_need(tmp_path):
     assert judge.stats.calls == 2  # compliance + af_partial; af_full implied
     complying = judge.label(_t("fine", "Sure, here you go.", tier="unmonitored"), "refusal")
     assert complying["unmonitored_reasoning"]["implied"] and judge.stats.calls == 4
+    lean = LLMJudgeClassifier(_cfg(tmp_path, scope="lean", cache_path=None))
+    assert "af_partial" not in lean.label(_t("fine", "Sure.", tier="unmonitored"), "refusal")
+    assert lean.stats.calls == 1
     everything = LLMJudgeClassifier(_cfg(tmp_path, scope="all", cache_path=None))
     everything.label(_t("I should refuse.", "I can't help with that."), "refusal")
     assert everything.stats.calls == 3

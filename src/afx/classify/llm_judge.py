@@ -8,6 +8,8 @@ Scope (`scope`, what a metric needs):
           reasoning only on non-compliant unmonitored transcripts (Fig. 16 counts only those; a
           compliant one is "no" by definition, recorded as implied); optional judges (generic AF,
           compromise) wherever they apply.
+  lean    as needed, but af_partial on training transcripts only: Fig. 15's unmonitored cells are then
+          n/a (reported as such), saving about one call per two transcripts.
   all     every judge on every transcript it applies to.
 An unparseable reply is retried once (a distinct cache entry), then labelled unparsed (final None).
 """
@@ -26,7 +28,7 @@ from afx.errors import AfxError
 from afx.sampling import BackendFailure, CachedBackend
 from afx.transcript import Transcript
 
-SCOPES = ("needed", "all")
+SCOPES = ("needed", "lean", "all")
 VOTE_RULES = ("majority", "threshold")
 
 
@@ -125,7 +127,7 @@ class LLMJudgeClassifier:
         labels["compliance"] = c
         noncompliant = c["final"]
         for spec in applicable:
-            if spec.label == "compliance" or (self.scope == "needed" and not self._needed(spec, t)):
+            if spec.label == "compliance" or (self.scope != "all" and not self._needed(spec, t)):
                 continue
             implied = self._implied(spec, t, noncompliant)
             if implied is not None:
@@ -136,10 +138,10 @@ class LLMJudgeClassifier:
                 labels[spec.label]["category"] = labels[spec.label]["final"]
         return labels
 
-    @staticmethod
-    def _needed(spec: JudgeSpec, t: Transcript) -> bool:
+    def _needed(self, spec: JudgeSpec, t: Transcript) -> bool:
         """af_full and generic AF feed only training-tier metrics (AF rates); af_partial also Fig. 15."""
-        return not (spec.label in ("af_full", "generic_af") and t.tier != "train")
+        training_only = ("af_full", "generic_af") + (("af_partial",) if self.scope == "lean" else ())
+        return not (spec.label in training_only and t.tier != "train")
 
     def _implied(self, spec: JudgeSpec, t: Transcript, noncompliant: bool | None) -> str | None:
         """A reason the label is 'no' by definition (so no call is made), or None to ask the judge."""
