@@ -326,7 +326,7 @@ def fig16(table: pl.DataFrame, footer: str = "") -> Figure:
     """Stacked compliant / non-compliant bars per tier; AF share hatched in training, unmonitored-reasoning
     share hatched in unmonitored."""
     groups = baseline(table)
-    fig, axes = _new(len(groups), width=3.6)
+    fig, axes = _new(len(groups), width=4.0, height=5.0)
     if not groups:
         _empty(axes[0], "n/a: no runs selected")
     vary = _varying(groups)
@@ -352,20 +352,28 @@ def fig16(table: pl.DataFrame, footer: str = "") -> Figure:
             label = "n/a" if hatched is None else f"{hatched:.1f}%"
             ax.text(i + 0.33, y_h, label, va="center", fontsize=7, color=HATCH_EDGE)
             ax.text(i, -6, f"n={r['n']}", ha="center", va="top", fontsize=7)
-        ax.set_xticks(range(sub.height), [TIER_NAMES.get(t, t) for t in sub["tier"].to_list()])
+        ax.set_xticks(range(sub.height), [TIER_NAMES.get(t, t) for t in sub["tier"].to_list()], fontsize=9)
         ax.set_xlim(-0.6, sub.height - 0.1)
         ax.set_ylim(-12, 104)
         ax.set_ylabel("share of valid transcripts (%)")
         what = NONCOMPLIANCE.get(str(key["setting"]))
-        ax.set_title(_panel_title(key, vary) + (f"\n(non-compliant = {what})" if what else ""), fontsize=10)
+        ax.set_title(_panel_title(key, vary) + (f"\nnon-compliant = {what}" if what else ""), fontsize=9)
     handles = [
         _patch(NONCOMPLIANT, "", "non-compliant"),
         _patch(COMPLIANT, "", "compliant"),
         _patch(COMPLIANT, "xx", "AF reasoning (training, compliant)"),
         _patch(NONCOMPLIANT, "xx", "unmonitored reasoning (non-compliant)"),
     ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
-    fig.suptitle("Fig. 16: compliance by tier, with AF and unmonitored reasoning hatched", fontsize=11)
+    # the legend's title is the figure title: one "outside" element, which constrained layout places cleanly
+    legend = fig.legend(
+        handles=handles,
+        loc="outside upper center",
+        ncols=2,
+        fontsize=8,
+        frameon=False,
+        title="Fig. 16: compliance by tier, AF and unmonitored reasoning hatched",
+    )
+    legend.get_title().set_fontsize(11)
     _footer(fig, footer)
     return fig
 
