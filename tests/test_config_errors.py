@@ -77,3 +77,10 @@ def test_console_script_is_the_same_app(tmp_path):
         [str(script), "model=simulated", "data.limit=1", "progress=false"], cwd=tmp_path, capture_output=True, text=True
     )
     assert ok.returncode == 0 and "afx: helpful_only/none/default" in ok.stdout
+
+
+def test_glob_sweeps_are_validated_too(afx_cli):
+    none = afx_cli("-m", "variation=glob(zzz*)", "model=simulated")
+    assert none.returncode == 2 and "selects no option" in none.stderr
+    wrong = afx_cli("-m", "setting=helpful_only", "variation=glob(cut_bfh*)", "model=simulated")
+    assert wrong.returncode == 2 and "does not apply to setting 'helpful_only'" in wrong.stderr

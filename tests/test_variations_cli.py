@@ -53,8 +53,8 @@ BAD = {
     "typo": "# @package variation.typo\nname: typo\nopps: []\n",
 }
 CASES = [
-    pytest.param(["variation=[nope]"], "variation/nope", id="unknown_variation"),
-    pytest.param(["variation=[default,nope]"], "variation/nope", id="unknown_in_stack_list"),
+    pytest.param(["variation=[nope]"], "unknown option 'nope' for 'variation'", id="unknown_variation"),
+    pytest.param(["variation=[default,nope]"], "unknown option 'nope' for 'variation'", id="unknown_in_stack_list"),
     pytest.param(
         ["variation=[ghost_block]"],
         "variation ghost_block op #1 (remove blocks.nope): 'blocks.nope' does not exist in the setting",

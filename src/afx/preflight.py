@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from itertools import islice
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
@@ -19,6 +23,8 @@ FLAGS_WE_VALIDATE = {"-m", "--multirun"}
 _MISSING_OPTION = re.compile(r"Could not find '([^']+)'")
 _AVAILABLE = re.compile(r"Available options in '([^']+)':\n((?:\t[^\n]+\n?)+)")
 _NO_KEY = re.compile(r"Could not override '([^']+)'")
+_NOT_LOADED = re.compile(r"Could not load '([^']+)/([^'/]+)'")
+MAX_LISTED = 25
 
 
 def _explain(exc: Exception) -> str:
@@ -30,6 +36,17 @@ def _explain(exc: Exception) -> str:
         options = _AVAILABLE.search(text)
         allowed = ", ".join(options.group(2).split()) if options else "see conf/" + group
         return f"unknown option '{option}' for '{group}' (choose from: {allowed})"
+    not_loaded = _NOT_LOADED.search(text)
+    if not_loaded:
+        group, option = not_loaded.groups()
+        try:
+            options = sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+        except Exception:  # noqa: BLE001 - listing is best effort
+            options = []
+        shown = ", ".join(options[:MAX_LISTED]) + (
+            f", ... ({len(options) - MAX_LISTED} more)" if len(options) > MAX_LISTED else ""
+        )
+        return f"unknown option '{option}' for '{group}' (choose from: {shown or 'see conf/' + group})"
     no_key = _NO_KEY.search(text)
     if no_key:
         return f"unknown config key '{no_key.group(1)}'"
@@ -66,16 +83,31 @@ def _allowed_keys(exc: Exception, overrides: list[str]) -> str:
     return f" (keys at '{parent or '<top>'}': {', '.join(map(str, node.keys()))}; add a new key with +{path}=...)"
 
 
+def _loader_with_user_dirs(args: list[str]) -> ConfigLoaderImpl:
+    """A config loader that also sees user config dirs (AFX_USER_CONF, hydra.searchpath=[...]) for globs."""
+    search_path = create_config_search_path(str(conf_dir()))
+    dirs = [os.environ["AFX_USER_CONF"]] if os.environ.get("AFX_USER_CONF") else []
+    for override in OverridesParser.create().parse_overrides([a for a in args if a.startswith("hydra.searchpath=")]):
+        value = override.value()
+        dirs += [str(v) for v in (value if isinstance(value, list) else [value])]
+    for entry in dirs:
+        search_path.append("afx-user", entry if "://" in entry else f"file://{entry}")
+    return ConfigLoaderImpl(config_search_path=search_path)
+
+
 def _sweep_values(args: list[str]) -> list[list[str]]:
-    """Each override as a list of concrete overrides (a sweep 'a,b' becomes ['k=a', 'k=b'])."""
-    parsed = OverridesParser.create().parse_overrides(args)
+    """Each override as a list of concrete overrides (a sweep 'a,b' or a glob becomes ['k=a', 'k=b'])."""
+    parsed = OverridesParser.create(config_loader=_loader_with_user_dirs(args)).parse_overrides(args)
     expanded: list[list[str]] = []
     for override in parsed:
         key = override.get_key_element()
-        if override.is_choice_sweep() or override.is_range_sweep():
-            expanded.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        if override.is_choice_sweep() or override.is_range_sweep() or isinstance(override.value(), Glob):
+            values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            if not values:
+                raise AfxError(f"the sweep '{override.input_line}' selects no option")
+            expanded.append(values)
         elif override.is_sweep_override():
-            continue  # glob / interval sweeps only select among existing options
+            continue  # interval sweeps are for optimising sweepers
         else:
             expanded.append([override.input_line])
     return expanded
@@ -88,18 +120,18 @@ def validate(argv: list[str]) -> None:
     args = [a for a in argv if a not in FLAGS_WE_VALIDATE]
     if any(a.startswith("-") for a in args):
         return  # --cfg, --help, -cd ... are Hydra's own business
-    try:
-        axes = _sweep_values(args)
-    except HydraException as exc:
-        raise AfxError(f"cannot parse the command line: {_explain(exc)}") from exc
-    base = [values[0] for values in axes]
-    combos = [list(base)]
-    for i, values in enumerate(axes):
-        for value in islice(values, 1, None):
-            combos.append(base[:i] + [value] + base[i + 1 :])
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            try:
+                axes = _sweep_values(args)
+            except HydraException as exc:
+                raise AfxError(f"cannot parse the command line: {_explain(exc)}") from exc
+            base = [values[0] for values in axes]
+            combos = [list(base)]
+            for i, values in enumerate(axes):
+                for value in islice(values, 1, None):
+                    combos.append(base[:i] + [value] + base[i + 1 :])
             for overrides in combos:
                 try:
                     cfg = compose("config", overrides=overrides, return_hydra_config=True)
