@@ -133,9 +133,11 @@ def _tier_legend(ax: Axes) -> None:
 
 def fig13(table: pl.DataFrame, footer: str = "") -> Figure:
     """Non-compliance by tier x prefix (±1 SEM), one panel per setting (and model / variation if several)."""
-    groups = panels(table)
-    multi = [g for g in groups if g[1]["prefix"].n_unique() > 1]
-    groups = (multi or groups)[:MAX_PANELS]
+    multi = [g for g in panels(table) if g[1]["prefix"].n_unique() > 1]
+    default = [g for g in multi if g[0]["variation"] == "default"]
+    # no prefix sweep in this selection: show the baseline condition of each setting rather than one
+    # panel per variation
+    groups = (default or multi or baseline(table))[:MAX_PANELS]
     fig, axes = _new(len(groups))
     if not groups:
         _empty(axes[0], "n/a: no runs selected")
