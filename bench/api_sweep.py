@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,11 +27,21 @@ from afx.testing.fake_anthropic import FakeAnthropic
 RESULTS = Path(__file__).parent / "results"
 
 
+CPU: dict[str, float] = {}
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def afx(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Run the CLI; wall seconds returned, the child's CPU seconds left in CPU["last"]."""
     env = {**os.environ, "ANTHROPIC_API_KEY": "bench-key", "PYTHONUNBUFFERED": "1"}
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _child_cpu()
     done = subprocess.run([sys.executable, "-m", "afx", *args], cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    CPU["last"] = _child_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     return done, wall
@@ -47,6 +58,7 @@ def job_metrics(cwd: Path) -> list[dict]:
 
 def machine() -> dict:
     return {
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "machine": f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "date": time.strftime("%Y-%m-%d"),
     }
@@ -80,17 +92,18 @@ def rerun(limit: int) -> dict:
         args = ["-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obedient", "model=anthropic"]
         args += [f"model.base_url={fake.url}", "model.max_concurrency=16", f"data.limit={limit}", "progress=false"]
         _, first_wall = afx(Path(tmp), *args)
-        first_calls = sum(fake.counts.values())
+        first_calls = {"messages": fake.count("messages"), "models": fake.count("models")}
         fake.reset()
         time.sleep(1.1)  # sweep dirs are named by the second
         _, wall = afx(Path(tmp), *args)
-        calls = dict(fake.counts)
+        calls = {route: n for route, n in fake.counts.items() if not route.endswith(":ok")}
         jobs = [j for j in job_metrics(Path(tmp))][-6:]
     return {
         "command": "python -m afx " + " ".join(args[:-1]),
         "first_run": {"wall_s": round(first_wall, 1), "api_requests": first_calls},
         "rerun": {
             "wall_s": round(wall, 1),
+            "cpu_s": round(CPU["last"], 1),
             "api_requests": sum(calls.values()),
             "by_route": calls,
             "cache_hits": sum(j["calls/cache_hits"] for j in jobs),

@@ -359,10 +359,15 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                     bar.update(1)
 
             pending = list(range(len(items)))
+            rounds = 0
+            max_rounds = spec.plan.max_turns * backend.policy.max_attempts + 1
             while pending:
                 pending = _run_pool(work, pending, workers, stop)
                 if pending:
                     assert runner is not None
+                    rounds += 1
+                    if rounds > max_rounds:
+                        raise AfxError(f"batch mode: {len(pending)} samples still unanswered after {rounds} rounds")
                     runner.run(backend)
         ordered = [records[i] for i in range(len(items))]
         _rewrite_in_order(sink_path, ordered)

@@ -452,6 +452,8 @@ class FakeAnthropic:
         """(status, JSON, prompt-cache entry to commit once sent) for one messages request."""
         model = str(body.get("model", ""))
         messages = list(body.get("messages") or [])
+        if body.get("stream"):
+            return 400, _error_body("invalid_request_error", "the fake server does not stream (stream=false)"), None
         if not model or not messages or "max_tokens" not in body:
             return 400, _error_body("invalid_request_error", "model, messages and max_tokens are required"), None
         if model in self.retired_models:
