@@ -88,6 +88,20 @@ def check_model_config(model: Mapping[str, Any], has_prefix: bool, check_env: bo
     return cls
 
 
+def check_judge_config(classifier: Mapping[str, Any], check_env: bool = True) -> None:
+    """An LLM judge's model config gets the same checks (key variable, sampling), before any call."""
+    judge = classifier.get("judge")
+    if not isinstance(judge, Mapping) or not judge.get("backend"):
+        return
+    sampling = dict(judge.get("sampling") or {})
+    if classifier.get("temperature") is not None:
+        sampling["temperature"] = classifier["temperature"]  # the judges send the classifier's temperature
+    try:
+        check_model_config({**judge, "sampling": sampling}, has_prefix=False, check_env=check_env)
+    except AfxError as exc:
+        raise AfxError(f"classifier.judge: {exc}") from None
+
+
 def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, check_env: bool = True) -> JobSpec:
     """Compose the setting with its variations, render prompts and prefix, pick the queries.
 
@@ -106,6 +120,7 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, 
     model, prefix = raw["model"], raw["prefix"]
     prefix_text = render_prefix(prefix, setting)
     cls = check_model_config(model, bool(prefix_text), check_env)
+    check_judge_config(raw.get("classifier") or {}, check_env)
     prefix_mode = str(model.get("prefix_mode", "prefill"))
     if prefix_text and prefix_mode == "turn":
         prefix_text = close_open_tags(prefix_text)  # sent as a completed assistant turn
