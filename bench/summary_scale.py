@@ -8,7 +8,8 @@ What is measured, exactly:
      the real per-job metrics from afx.metrics on the run's own transcripts, and a transcripts.jsonl
      artifact of 800 records in Transcript.to_dict() shape). 150 variations x 2 settings, persona truth
      varying by variation. Two transcript sizes: "simulator" (the simulated backend's texts, ~1.3 KB per
-     record) and "llm" (reasoning padded to ~5 KB per record, like real scratchpads). Not timed.
+     record) and "llm" (reasoning padded by 3.8 KB: ~9 KB per record, as the reasoning is stored twice, in
+     `turns` and in `reasoning`, like a real scratchpad transcript). Not timed.
   2. `python -m afx summary --sweep <dir> --no-log` as a fresh process: wall time and the child's peak RSS
      (interpreter start, imports, store load, transcripts, statistics, 4 figures x PNG+SVG, tables).
   3. The same with logging to the sweep's parent run (the callback's path), and with --filter (a new summary

@@ -209,3 +209,20 @@ def test_remote_artifact_stores_are_downloaded(sweep, monkeypatch):
 def test_local_artifact_dirs(uri, path):
     got = load.local_artifact_dir(uri)
     assert (str(got) if got else None) == path
+
+
+def test_direct_sql_read_of_the_runs_equals_search_runs(sweep, monkeypatch):
+    """The database fast path (column queries through MLflow's table models) and the public API agree."""
+    cwd, sweep_dir = sweep
+    client = client_of(cwd)
+    selection = load.Selection(client.tracking_uri, sweep_id=sweep_dir.name)
+    assert load._sql_job_runs(client, selection, ["1"]) is not None  # the fast path is really taken
+    fast = load.load_runs(client, selection)
+    monkeypatch.setattr(load, "_sql_job_runs", lambda *a: None)
+    slow = load.load_runs(client, selection)
+    assert fast.runs.sort("run_id").equals(slow.runs.sort("run_id"))
+    by_id = {r["run_id"]: r for r in slow.metric_runs}
+    assert len(fast.metric_runs) == len(by_id) == 2
+    for run in fast.metric_runs:
+        assert run == by_id[run["run_id"]]
+    assert fast.experiment_ids == slow.experiment_ids

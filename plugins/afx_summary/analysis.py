@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -681,18 +680,6 @@ def fig16_table(cond: pl.DataFrame) -> pl.DataFrame:
 # ----------------------------------------------------------------------------------- Fig. 14 fits
 
 
-@dataclass(frozen=True)
-class Fit:
-    """Point estimates on the observed points."""
-
-    pearson: float
-    spearman: float
-    ols_slope: float
-    ols_intercept: float
-    deming_slope: float
-    deming_intercept: float
-
-
 def _moments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """Row-wise (last axis) means and centred second moments."""
     mx, my = x.mean(axis=-1, keepdims=True), y.mean(axis=-1, keepdims=True)
@@ -723,14 +710,15 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b != 0, a / np.where(b != 0, b, 1), np.nan)
 
 
-def _fit_arrays(x: np.ndarray, y: np.ndarray, delta: float) -> dict[str, np.ndarray]:
-    """All four statistics for each row of x, y (shape (..., n))."""
+def _fit_arrays(x: np.ndarray, y: np.ndarray, delta: float, spearman: bool = True) -> dict[str, np.ndarray]:
+    """All four statistics for each row of x, y (shape (..., n)); `spearman=False` skips the ranking."""
     mx, my, sxx, syy, sxy = _moments(x, y)
     with np.errstate(divide="ignore", invalid="ignore"):
         pearson = _safe_div(sxy, np.sqrt(sxx * syy))
-        rx, ry = _ranks(x), _ranks(y)
-        _, _, rxx, ryy, rxy = _moments(rx, ry)
-        spearman = _safe_div(rxy, np.sqrt(rxx * ryy))
+        rho = np.full_like(pearson, np.nan)
+        if spearman:
+            _, _, rxx, ryy, rxy = _moments(_ranks(x), _ranks(y))
+            rho = _safe_div(rxy, np.sqrt(rxx * ryy))
         ols = _safe_div(sxy, sxx)
         if math.isinf(delta):  # no error in x: Deming reduces to OLS of y on x
             deming = ols
@@ -741,7 +729,7 @@ def _fit_arrays(x: np.ndarray, y: np.ndarray, delta: float) -> dict[str, np.ndar
             deming = _safe_div(d + np.sqrt(d * d + 4 * delta * sxy * sxy), 2 * sxy)
     return {
         "pearson": pearson,
-        "spearman": spearman,
+        "spearman": rho,
         "ols_slope": ols,
         "ols_intercept": my - ols * mx,
         "deming_slope": deming,
@@ -802,6 +790,7 @@ def fit_stats(
     seed: int = 0,
     ci: float = 0.95,
     min_points: int = 3,
+    spearman: bool = True,
 ) -> dict[str, Any]:
     """Pearson / Spearman r, OLS and Deming slope and intercept, each with a percentile bootstrap CI.
 
@@ -845,7 +834,7 @@ def fit_stats(
     else:
         idx = rng.integers(0, n, size=(n_boot, n))
         bx, by = np.take_along_axis(dx, idx, 1), np.take_along_axis(dy, idx, 1)
-    boot = _fit_arrays(bx, by, delta)
+    boot = _fit_arrays(bx, by, delta, spearman)
     valid = np.isfinite(boot["pearson"]) & np.isfinite(boot["deming_slope"])
     out["n_boot_valid"] = int(valid.sum())
     for key in FIT_KEYS:
@@ -900,7 +889,9 @@ def fig14_stats(
         # the Deming slope's CI from transcript noise alone (variations fixed): how precisely these
         # transcripts pin the slope down; Deming stays consistent when the same noise is added again
         if not paper:  # aggregate-only reference points have no transcripts to resample
-            only_t = res if bootstrap == "transcripts" else fit_stats(x, y, x_se, y_se, bootstrap="transcripts", **kw)
+            only_t = res
+            if bootstrap != "transcripts":
+                only_t = fit_stats(x, y, x_se, y_se, bootstrap="transcripts", spearman=False, **kw)
             res["deming_slope_lo_t"], res["deming_slope_hi_t"] = only_t["deming_slope_lo"], only_t["deming_slope_hi"]
         rows.append({"setting": setting, "points": label, **res})
     return pl.DataFrame(rows, schema=FIG14_STATS_SCHEMA)

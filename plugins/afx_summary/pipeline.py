@@ -436,6 +436,8 @@ class Target:
 
 def summarize(selection: Any, out_dir: Path, options: Options, target: Target | None = None) -> Summary:
     """Load the selected runs, build and write the summary, log it to MLflow (unless target is None)."""
+    import threading
+
     from . import load
 
     t0 = time.perf_counter()
@@ -446,6 +448,20 @@ def summarize(selection: Any, out_dir: Path, options: Options, target: Target | 
         extra = f" (not finished: {skipped})" if skipped else ""
         raise AfxError(f"no finished afx job runs match {selection.describe()} at {selection.uri}{extra}")
     t_runs = time.perf_counter() - t0
+    sources = loaded.runs["run_id"].to_list()
+    run_id, linker = None, None
+    if target is not None:
+        run_id = target.run_id
+        parents = set(loaded.runs["parent_run_id"].to_list())
+        if run_id is None and target.use_common_parent and len(parents) == 1 and None not in parents:
+            common = parents.pop()
+            run_id = common if load.run_exists(client, common) else None
+        if run_id is None:
+            run_id = load.create_summary_run(client, loaded.experiment_ids[0], selection, sources, target.name)
+            target.created = True
+            # tagging every source run is one database write each: do it while the summary is computed
+            linker = threading.Thread(target=load.link_sources, args=(client, run_id, sources), daemon=True)
+            linker.start()
     transcripts, missing = None, {}
     if options.transcripts:
         transcripts, missing = load.load_transcripts(client, loaded.runs, options.workers)
@@ -465,28 +481,21 @@ def summarize(selection: Any, out_dir: Path, options: Options, target: Target | 
         no_transcripts=missing,
         header=header,
     )
+    if target is not None and target.created:
+        pl.DataFrame({"run_id": sources}).write_csv(_mkdir(out_dir) / "sources.csv")
     write(summary, out_dir, options)
     summary.seconds.update(load_runs=t_runs, load_transcripts=t_load - t_runs)
-    if target is not None:
+    if target is not None and run_id is not None:
         t1 = time.perf_counter()
-        run_id = target.run_id
-        sources = summary.tables["runs"]["run_id"].to_list()
-        parents = set(loaded.runs["parent_run_id"].to_list())
-        if run_id is None and target.use_common_parent and len(parents) == 1 and None not in parents:
-            common = parents.pop()
-            run_id = common if load.run_exists(client, common) else None
-        if run_id is None:
-            run_id = load.create_summary_run(client, loaded.experiment_ids[0], selection, sources, target.name)
-            load.link_sources(client, run_id, sources)
-            pl.DataFrame({"run_id": sources}).write_csv(out_dir / "sources.csv")
-            target.created = True
+        if linker is not None:
+            linker.join()
         tags = {
             "afx.summary.status": "ok",
             "afx.summary.conditioning": options.conditioning,
             "afx.summary.dir": str(out_dir.resolve()),
-            "afx.summary.runs": str(len(sources)),
+            "afx.summary.runs": str(summary.tables["runs"].height),
         }
-        metrics = {**summary.metrics, "summary/n_runs": float(len(sources))}
+        metrics = {**summary.metrics, "summary/n_runs": float(summary.tables["runs"].height)}
         load.log_summary(client, run_id, out_dir, metrics, tags)
         if target.created:
             load.set_status(client, run_id, "FINISHED")
@@ -494,3 +503,8 @@ def summarize(selection: Any, out_dir: Path, options: Options, target: Target | 
         summary.seconds["mlflow"] = time.perf_counter() - t1
     summary.seconds["total"] = time.perf_counter() - t0
     return summary
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
