@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
@@ -114,3 +115,22 @@ def test_joblib_multirun_runs_jobs_in_two_processes_under_one_parent_run(tmp_pat
     db = sqlite3.connect(tmp_path / "outputs" / "cache" / "responses.sqlite")
     assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == sum(m["calls/model"] for m in metrics)
     assert sum(m["calls/cache_hits"] for m in metrics) == 0
+
+
+def test_submitit_local_launcher_runs_the_sweep_under_one_parent(tmp_path):
+    """The SLURM path's launcher plugin, on its local executor (skipped unless hydra-submitit-launcher is installed)."""
+    pytest.importorskip(
+        "hydra_plugins.hydra_submitit_launcher", reason="optional: pip install hydra-submitit-launcher==1.2.0"
+    )
+    sweep = tmp_path / "sweep"
+    args = ("-m", "prefix=none,deceptive", "model=simulated", "data.limit=4", "progress=false")
+    done = run_afx(
+        *args, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    parent = (sweep / "mlflow_parent_run_id").read_text().strip()
+    assert client.get_run(parent).info.status == "FINISHED"
+    children = client.search_runs([client.get_experiment_by_name("afx").experiment_id], "tags.`afx.kind` = 'job'")
+    assert len(children) == 2 and all(r.data.tags["mlflow.parentRunId"] == parent for r in children)
+    assert all(r.info.status == "FINISHED" and "gap_pp" in r.data.metrics for r in children)
