@@ -39,8 +39,7 @@ def test_plan_table_counts_judge_calls_and_cost(tmp_path):
         "-m",
         "prefix=none,obedient",
         "model=anthropic_opus_3",
-        "classifier=llm_judge_local",
-        "model@classifier.judge=anthropic_sonnet_3_5",
+        "classifier=llm_judge",  # Claude 3.5 Sonnet judges, as in the paper
         "data.limit=10",
         cwd=tmp_path,
     )

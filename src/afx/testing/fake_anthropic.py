@@ -24,8 +24,8 @@ Constructor options (all keyword):
   min_cache_tokens prompt-cache emulation: a prefix up to a `cache_control` breakpoint with at least this many
                    tokens (4 characters per token) is written on first use (cache_creation_input_tokens) and
                    read afterwards (cache_read_input_tokens); input_tokens counts only what follows the
-                   breakpoint, the way the real API reports it. An entry becomes readable once the response
-                   that wrote it has been sent.
+                   breakpoint, the way the real API reports it. An entry becomes readable when the response
+                   that wrote it is sent (after its latency).
   (API version)    a request with temperature / top_p / top_k under anthropic-version 2026-10-21 or later gets
                    HTTP 400, as the real API does; the older 2023-06-01 header lets them through.
   batch_latency_s  Message Batches: seconds until a batch has ended; `batch_error_rate` gives errored results.
@@ -340,10 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
             delay = max(delay, fake.faults.slow_s)
         if delay:
             time.sleep(delay)
-        self._send(status, payload)
-        if status == 200:
+        if status == 200:  # counted and cached as the answer goes out (a client may act on it at once)
             fake._cache_commit(cache_entry)
             fake._count("messages", ok=True)
+        self._send(status, payload)
 
 
 class _Server(ThreadingHTTPServer):
