@@ -174,7 +174,7 @@ def test_batch_mode_sweep_matches_the_online_sweep(fake, tmp_path):
     a, b = _jobs(tmp_path / "online"), _jobs(tmp_path / "batch")
     for setting in a:
         assert _stable(a[setting][0]) == _stable(b[setting][0])
-        assert b[setting][0]["calls/retry/batch_overloaded_error"] > 0
+    assert sum(m.get("calls/retry/batch_overloaded_error", 0) for m, _ in b.values()) > 0
     state = tmp_path / "batch" / "outputs" / "cache" / "responses.sqlite.batches.sqlite"
     assert state.exists()
 

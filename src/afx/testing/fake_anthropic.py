@@ -28,7 +28,8 @@ Constructor options (all keyword):
                    that wrote it is sent (after its latency).
   (API version)    a request with temperature / top_p / top_k under anthropic-version 2026-10-21 or later gets
                    HTTP 400, as the real API does; the older 2023-06-01 header lets them through.
-  batch_latency_s  Message Batches: seconds until a batch has ended; `batch_error_rate` gives errored results.
+  batch_latency_s  Message Batches: seconds until a batch has ended; `batch_error_rate` gives errored results
+                   (overloaded_error; per request and attempt, like `Faults`, at most `max_consecutive` in a row).
 
 Counters: `count(route, ok=None)`, `counts` (route -> n), `faults_injected` (kind -> n), `max_inflight`, `requests`
 (the JSON bodies of /v1/messages, if `record=True`), `reset()`.
@@ -580,8 +581,11 @@ class FakeAnthropic:
             if batch["cancel_at"] is not None and batch["cancel_at"] < batch["ends"]:
                 results.append({"custom_id": custom_id, "result": {"type": "canceled"}})
                 continue
-            draw = random.Random(f"{batch['id']}|{custom_id}").random()
-            if draw < self.batch_error_rate:
+            with self._lock:
+                attempt = self._attempts[f"batch|{custom_id}"]
+                self._attempts[f"batch|{custom_id}"] += 1
+            draw = random.Random(f"{self.faults.seed}|{custom_id}|{attempt}").random()
+            if draw < self.batch_error_rate and attempt < self.faults.max_consecutive:
                 error = _error_body("overloaded_error", "injected batch error")
                 results.append({"custom_id": custom_id, "result": {"type": "errored", "error": error}})
                 continue
