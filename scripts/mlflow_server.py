@@ -22,6 +22,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,11 @@ def fail(message: str) -> None:
 def as_pg_user(cmd: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: run its tools as the postgres user then."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        return s.connect_ex((host, port)) == 0
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
@@ -150,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for the server to answer")
     args = parser.parse_args(argv)
 
+    probe = "127.0.0.1" if args.host in ("0.0.0.0", "localhost") else "::1" if args.host == "::" else args.host
+    if port_in_use(probe, args.port):
+        fail(f"port {args.port} on {args.host} is already in use (another server?): choose --port")
+    if args.backend == "postgres" and port_in_use("127.0.0.1", args.pg_port):
+        fail(f"PostgreSQL port {args.pg_port} on 127.0.0.1 is already in use: choose --pg-port")
     root: Path = args.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if args.host not in LOOPBACK:

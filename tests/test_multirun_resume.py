@@ -85,20 +85,27 @@ def kill_midway(cwd: Path, args: tuple[str, ...], db: Path) -> int:
     return rows(db)
 
 
-@pytest.mark.parametrize("launcher", list(LAUNCHERS))
-def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(tmp_path, launcher):
-    args = (*COMMAND, *LAUNCHERS[launcher])
-    db = tmp_path / "outputs" / "cache" / "responses.sqlite"
-    stored = kill_midway(tmp_path, args, db)
-    (killed_sweep,) = list((tmp_path / "outputs" / "multirun").iterdir())
+@pytest.fixture(scope="module", params=list(LAUNCHERS))
+def resumed(request, tmp_path_factory) -> dict:
+    """A multirun SIGKILLed mid-way, then the same command run again to the end."""
+    cwd = tmp_path_factory.mktemp(f"resume-{request.param}")
+    args = (*COMMAND, *LAUNCHERS[request.param])
+    db = cwd / "outputs" / "cache" / "responses.sqlite"
+    stored = kill_midway(cwd, args, db)
+    (killed_sweep,) = list((cwd / "outputs" / "multirun").iterdir())
     kept = [r for p in killed_sweep.glob("*/transcripts.jsonl") for r in read_records(p)]
-    assert stored > 0 and kept, "finished samples must be on disk after SIGKILL"
-
     while time.strftime("%Y-%m-%d_%H-%M-%S") <= killed_sweep.name:  # the rerun gets its own sweep dir
         time.sleep(0.1)
-    done = run_afx(*args, cwd=tmp_path, timeout=300)
+    done = run_afx(*args, cwd=cwd, timeout=300)
+    return {"cwd": cwd, "db": db, "stored": stored, "kept": kept, "killed_sweep": killed_sweep, "done": done}
+
+
+def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(resumed):
+    tmp_path, db, stored, kept = resumed["cwd"], resumed["db"], resumed["stored"], resumed["kept"]
+    assert stored > 0 and kept, "finished samples must be on disk after SIGKILL"
+    done = resumed["done"]
     assert done.returncode == 0, done.stderr[-3000:]
-    (sweep,) = [p for p in (tmp_path / "outputs" / "multirun").iterdir() if p != killed_sweep]
+    (sweep,) = [p for p in (tmp_path / "outputs" / "multirun").iterdir() if p != resumed["killed_sweep"]]
 
     # every sample of every job exists, once
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
@@ -136,13 +143,9 @@ def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(tmp_
     reason="a SIGKILLed job's MLflow run (and its sweep's parent run) stays RUNNING forever; nothing marks it "
     "KILLED on the rerun (lead: tag runs with host/pid/heartbeat and close stale ones in on_multirun_start)",
 )
-def test_runs_of_a_killed_sweep_are_not_left_running_after_the_rerun(tmp_path):
-    db = tmp_path / "outputs" / "cache" / "responses.sqlite"
-    kill_midway(tmp_path, COMMAND, db)
-    time.sleep(1.1)
-    done = run_afx(*COMMAND, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+def test_runs_of_a_killed_sweep_are_not_left_running_after_the_rerun(resumed):
+    assert resumed["done"].returncode == 0
+    client = MlflowClient(f"sqlite:///{resumed['cwd'] / 'mlruns' / 'mlflow.db'}")
     exp = client.get_experiment_by_name("afx")
     running = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
     assert running == [], [(r.info.run_name, r.data.tags.get("afx.kind")) for r in running]
