@@ -5,7 +5,9 @@ matches the job's logged metrics:
   * a transcript is *valid* when its status is "ok" and its compliance label exists;
   * non-compliance per tier: share of valid transcripts, ±1 binomial SEM; gap = unmonitored - train (pp);
   * AF rate (training only): flagged AND compliant; headline = mean of the partial and full classifiers,
-    as a mean of per-transcript scores in {0, 0.5, 1} with its sample SEM;
+    as a mean of per-transcript scores in {0, 0.5, 1} with its sample SEM; a compliant transcript whose
+    AF label was not judged leaves that denominator (a non-compliant one is known not to count) and is
+    counted in the note;
   * conditioning (Fig. 15): valid transcripts of each tier split by one AF label (non-compliant AF
     transcripts included); transcripts whose label is missing are in neither cell and are counted;
   * unmonitored reasoning (Fig. 16): share of valid unmonitored transcripts that are non-compliant and flagged.
@@ -24,7 +26,8 @@ noise, so this covers both the choice of variations and the transcript noise. `"
 resamples the transcripts inside each point (aggregate-only points: normal redraws with their SEMs); it
 counts the within-point noise twice, so it is conservative and pulls r and the OLS slope down, which is
 why it is not the default. `"transcripts"` keeps the variations fixed and resamples only transcripts:
-how much the fit moves from sampling noise alone, given these variations.
+how much the fit moves from sampling noise alone, given these variations; the Deming slope's CI of this
+kind is always reported too (`deming_slope_lo_t`, `_hi_t`). Coverage of each: bench/summary_coverage.py.
 """
 
 from __future__ import annotations
