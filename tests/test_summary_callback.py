@@ -226,3 +226,20 @@ def test_direct_sql_read_of_the_runs_equals_search_runs(sweep, monkeypatch):
     for run in fast.metric_runs:
         assert run == by_id[run["run_id"]]
     assert fast.experiment_ids == slow.experiment_ids
+
+
+def test_a_real_multirun_through_afx_cli_ends_with_the_summary(afx_cli, tmp_path):
+    done = afx_cli(
+        "-m", "setting=helpful_only,animal_welfare", "prefix=none,obedient", "model=simulated", "data.limit=12",
+        "hydra.callbacks.summary.n_boot=100", "progress=false",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "afx summary: Figures 13-16 for 4 runs" in done.stdout and "FAILED" not in done.stderr
+    # the summary runs before the parent run is closed, and its line comes before the sweep's last lines
+    assert done.stdout.index("afx summary:") < done.stdout.index("afx: sweep finished")
+    (sweep_dir,) = (tmp_path / "outputs" / "multirun").iterdir()
+    assert (sweep_dir / "summary" / "fig13.svg").is_file() and not (sweep_dir / "summary_error.txt").exists()
+    client = client_of(tmp_path)
+    parent = client.get_run(tracking.read_parent_run_id(sweep_dir))
+    assert parent.info.status == "FINISHED" and parent.data.metrics["summary/n_runs"] == 4
+    assert "fig13/helpful_only/obedient/gap_pp" in parent.data.metrics
