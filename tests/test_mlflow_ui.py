@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from browser import requires_chromium
 from helpers import run_afx
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mlflow_ui_check.py"
 

@@ -23,6 +23,8 @@ from omegaconf import OmegaConf
 
 from helpers import run_afx
 
+pytestmark = pytest.mark.server
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mlflow_server.py"
 PG_BIN = Path(os.environ.get("AFX_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -131,12 +133,6 @@ def test_a_sweep_logs_its_runs_to_the_server(sqlite_sweep):
     assert (root / "mlflow.db").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afx.tracking.experiment_id() gives the experiment a local file:// artifact location even when the "
-    "tracking URI is an HTTP server, so artifacts land on the client's disk, not the server's "
-    "--artifacts-destination (lead: pass no artifact_location for http(s) URIs unless configured)",
-)
 def test_artifacts_are_uploaded_through_the_server(sqlite_sweep):
     server, root, _, done = sqlite_sweep
     assert done.returncode == 0

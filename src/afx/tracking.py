@@ -37,11 +37,16 @@ def ui_command(uri: str) -> str:
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_root: str | Path) -> str:
+    """The experiment's id, created if needed: artifacts under `artifact_root` for a local store; a tracking
+    server (http/https URI) keeps its own artifact store, so artifacts are uploaded to it."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    remote = str(client.tracking_uri).startswith(("http://", "https://", "databricks"))
     try:
+        if remote:
+            return client.create_experiment(name)
+        Path(artifact_root).mkdir(parents=True, exist_ok=True)
         return client.create_experiment(name, artifact_location=Path(artifact_root).resolve().as_uri())
     except Exception:  # noqa: BLE001 - another process created it first
         found = client.get_experiment_by_name(name)
