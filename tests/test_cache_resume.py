@@ -45,8 +45,9 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
         if db.exists() and sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0] >= 10:
             break
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("afx: interrupted. Every finished sample is kept")
     cached = sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     partial = next(tmp_path.glob("outputs/runs/*/transcripts.jsonl")).read_text().splitlines()
     assert cached >= 10 and len(partial) >= 1, "finished samples must be on disk after Ctrl-C"

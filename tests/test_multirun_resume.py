@@ -138,11 +138,6 @@ def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(resu
     assert sum(r.data.metrics["train/n_total"] + r.data.metrics["unmonitored/n_total"] for r in children) == len(ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a SIGKILLed job's MLflow run (and its sweep's parent run) stays RUNNING forever; nothing marks it "
-    "KILLED on the rerun (lead: tag runs with host/pid/heartbeat and close stale ones in on_multirun_start)",
-)
 def test_runs_of_a_killed_sweep_are_not_left_running_after_the_rerun(resumed):
     assert resumed["done"].returncode == 0
     client = MlflowClient(f"sqlite:///{resumed['cwd'] / 'mlruns' / 'mlflow.db'}")

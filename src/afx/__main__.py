@@ -63,7 +63,15 @@ def main() -> None:
                 raise
             print(f"afx: error: {one_line(str(exc))}", file=sys.stderr)
             raise SystemExit(2) from None
-    _app()
+    try:
+        _app()
+    except KeyboardInterrupt:
+        print(
+            "afx: interrupted. Every finished sample is kept (transcripts.jsonl and the response cache); "
+            "rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

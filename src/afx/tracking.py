@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,44 @@ log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
 SECRET_KEY = re.compile(r"api_?key|secret|token|password|authorization", re.IGNORECASE)
 MAX_PARAM_CHARS = 250
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), to tell a live pid from a reused one."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process owns a run: a run left RUNNING by a dead owner is closed as KILLED later."""
+    pid = os.getpid()
+    return {"afx.host": socket.gethostname(), "afx.pid": str(pid), "afx.pid_start": _process_start(pid)}
+
+
+def close_stale_runs(client: MlflowClient, experiment: str) -> list[str]:
+    """Mark afx runs KILLED whose owning process on this host is gone (SIGKILL, power loss, Ctrl-C of a sweep).
+
+    Runs owned by another host are left alone: their liveness cannot be checked from here.
+    """
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    host, closed = socket.gethostname(), []
+    for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", max_results=5000):
+        tags = run.data.tags
+        if tags.get("afx.kind") not in ("job", "sweep") or tags.get("afx.host") != host or not tags.get("afx.pid"):
+            continue
+        pid = int(tags["afx.pid"])
+        alive = Path(f"/proc/{pid}").exists() and _process_start(pid) == tags.get("afx.pid_start", "")
+        if not alive:
+            client.set_tag(run.info.run_id, "afx.end_reason", f"stale: owner process {pid} on {host} is gone")
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_id)
+    if closed:
+        log.warning("marked %d MLflow run(s) left RUNNING by a dead process as KILLED", len(closed))
+    return closed
 
 
 def tracking_uri(root: str | Path, configured: str | None = None) -> str:
@@ -86,12 +125,13 @@ class JobRun:
         parent_run_id: str | None = None,
     ) -> None:
         self.uri = uri
-        all_tags = dict(tags)
+        all_tags = {**tags, **owner_tags()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         try:
             self.client = MlflowClient(uri)
             self.experiment_id = experiment_id(self.client, experiment, artifact_root)
+            close_stale_runs(self.client, experiment)
             self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags).info.run_id
         except Exception as exc:  # noqa: BLE001 - any store failure here means nothing can be logged
             raise AfxError(
@@ -125,7 +165,8 @@ def create_parent_run(
     """The multirun's parent run; its id is written into the sweep dir for the jobs to find."""
     client = MlflowClient(uri)
     exp = experiment_id(client, experiment, artifact_root)
-    run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={**tags, "afx.kind": "sweep"})
+    close_stale_runs(client, experiment)
+    run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={**tags, **owner_tags(), "afx.kind": "sweep"})
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / PARENT_FILE).write_text(run.info.run_id)
     return run.info.run_id
