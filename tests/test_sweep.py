@@ -50,7 +50,7 @@ def test_one_child_run_per_job_under_a_finished_parent(sweep):
     assert "mlflow ui --backend-store-uri sqlite:///" in done.stdout
     child = children[0]
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-    assert {"config.yaml", "system_prompt.txt", "transcripts.jsonl", "metrics.json"} <= artifacts
+    assert {"config.yaml", "system_prompt.txt", "transcripts.jsonl", "transcripts.html", "metrics.json"} <= artifacts
     assert child.data.params["prompt.system_sha256"] and child.data.params["model.backend"] == "simulated"
 
 

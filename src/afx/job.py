@@ -47,6 +47,7 @@ from afx.sampling import (
 )
 from afx.transcript import Transcript
 from afx.variations import apply_variations
+from afx.viewer import write_viewer
 
 log = logging.getLogger(__name__)
 NONCOMPLIANCE = ("refusal", "welfare_support")
@@ -386,6 +387,9 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                     runner.run(backend)
         ordered = [records[i] for i in range(len(items))]
         _rewrite_in_order(sink_path, ordered)
+        if cfg.get("viewer", True):
+            title = f"afx {spec.setting_name}/{spec.prefix_name}/{spec.variation_label} ({sweep_id})"
+            write_viewer(ordered, out_dir / "transcripts.html", title=title)
         result = compute_job_metrics(ordered, str(cfg.classifier.get("conditioning_classifier", "af_partial")))
         stats = backend.stats
         result.values.update(_stats_metrics(stats, None, "calls"))
@@ -403,7 +407,8 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         run.log_metrics(result.values)
         if result.na:
             run.set_tags({f"na.{k}": v for k, v in result.na.items()})
-        for name in ("config.yaml", "system_prompt.txt", "prefix.txt", "transcripts.jsonl", "metrics.json"):
+        artifacts = ("config.yaml", "system_prompt.txt", "prefix.txt", "transcripts.jsonl", "transcripts.html")
+        for name in (*artifacts, "metrics.json"):
             if (out_dir / name).exists():
                 run.log_artifact(out_dir / name)
         print(_result_line(spec, result.values, result.na), flush=True)
