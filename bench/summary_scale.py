@@ -10,8 +10,9 @@ What is measured, exactly:
      varying by variation. Two transcript sizes: "simulator" (the simulated backend's texts, ~1.3 KB per
      record) and "llm" (reasoning padded by 3.8 KB: ~9 KB per record, as the reasoning is stored twice, in
      `turns` and in `reasoning`, like a real scratchpad transcript). Not timed.
-  2. `python -m afx summary --sweep <dir> --no-log` as a fresh process: wall time and the child's peak RSS
-     (interpreter start, imports, store load, transcripts, statistics, 4 figures x PNG+SVG, tables).
+  2. `python -m afx summary --sweep <dir> --no-log` as a fresh process, `--repeats` times (min and median):
+     wall time, CPU time and the child's peak RSS (interpreter start, imports, store load, transcripts,
+     statistics, 4 figures x PNG+SVG, tables). CPU seconds are the number least disturbed by other load.
   3. The same with logging to the sweep's parent run (the callback's path), and with --filter (a new summary
      run, and each of the 300 source runs tagged afx.summary_run_id).
   4. A phase breakdown from a child process that calls pipeline.summarize directly.
@@ -175,7 +176,21 @@ print(json.dumps({"import_s": round(t1 - t0, 2), **{k: round(v, 2) for k, v in s
 """
 
 
-def measure(size: str, n_runs: int, n_transcripts: int) -> dict:
+def repeated(cmd: list[str], cwd: Path, repeats: int) -> dict:
+    """Min and median over repeats: the minimum is the least disturbed by other processes on the machine."""
+    runs = [timed(cmd, cwd) for _ in range(repeats)]
+    walls, cpus = sorted(r["wall_s"] for r in runs), sorted(r["cpu_s"] for r in runs)
+    return {
+        "wall_s_min": walls[0],
+        "wall_s_median": walls[len(walls) // 2],
+        "cpu_s_min": cpus[0],
+        "cpu_s_median": cpus[len(cpus) // 2],
+        "peak_rss_children_mb": max(r["peak_rss_children_mb"] for r in runs),
+        "repeats": repeats,
+    }
+
+
+def measure(size: str, n_runs: int, n_transcripts: int, repeats: int) -> dict:
     pad = 0 if size == "simulator" else 3800
     with tempfile.TemporaryDirectory(prefix="afx-bench-summary-") as tmp:
         root = Path(tmp)
@@ -197,10 +212,12 @@ def measure(size: str, n_runs: int, n_transcripts: int) -> dict:
                 "build_s": round(build_s, 1),
             },
             "phases_in_process": json.loads(phases.stdout.strip().splitlines()[-1]),
-            "cli_no_log": timed([*env_cmd, "--sweep", str(sweep), "--no-log", "--out", str(root / "a")], root),
-            "cli_log_to_parent_run": timed([*env_cmd, "--sweep", str(sweep)], root),
-            "cli_filter_new_run_and_tag_300_sources": timed(
-                [*env_cmd, "--filter", f"tags.`afx.sweep_id` = '{sweep.name}'", "--out", str(root / "c")], root
+            "cli_no_log": repeated(
+                [*env_cmd, "--sweep", str(sweep), "--no-log", "--out", str(root / "a")], root, repeats
+            ),
+            "cli_log_to_parent_run": repeated([*env_cmd, "--sweep", str(sweep)], root, repeats),
+            "cli_filter_new_run_and_tag_300_sources": repeated(
+                [*env_cmd, "--filter", f"tags.`afx.sweep_id` = '{sweep.name}'", "--out", str(root / "c")], root, repeats
             ),
         }
     return out
@@ -211,6 +228,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--transcripts", type=int, default=800)
     parser.add_argument("--sizes", default="simulator,llm")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     result: dict = {
         "what": "afx summary over one sweep of N runs x M transcripts (see this script's docstring)",
@@ -221,7 +239,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
     }
     for size in args.sizes.split(","):
-        result[size] = measure(size, args.runs, args.transcripts)
+        result[size] = measure(size, args.runs, args.transcripts, args.repeats)
         print(json.dumps({size: result[size]}, indent=2), flush=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
