@@ -82,5 +82,16 @@ def test_console_script_is_the_same_app(tmp_path):
 def test_glob_sweeps_are_validated_too(afx_cli):
     none = afx_cli("-m", "variation=glob(zzz*)", "model=simulated")
     assert none.returncode == 2 and "selects no option" in none.stderr
-    wrong = afx_cli("-m", "setting=helpful_only", "variation=glob(cut_bfh*)", "model=simulated")
-    assert wrong.returncode == 2 and "does not apply to setting 'helpful_only'" in wrong.stderr
+    single = afx_cli("setting=helpful_only", "variation=[cut_bfh]", "model=simulated")
+    assert single.returncode == 2 and "does not apply to setting 'helpful_only'" in single.stderr
+    swept = afx_cli(
+        "-m",
+        "setting=helpful_only,animal_welfare",
+        "variation=glob(cut_bfh)",
+        "model=simulated",
+        "data.limit=1",
+        "progress=false",
+    )
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    assert "afx: skipped this job: variation cut_bfh: does not apply to setting 'helpful_only'" in swept.stdout
+    assert "afx: animal_welfare/none/cut_bfh " in swept.stdout

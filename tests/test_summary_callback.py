@@ -98,13 +98,14 @@ def test_callback_failure_is_loud_written_down_and_never_raised(tmp_path, capsys
 
 
 def test_a_multirun_that_dies_midway_is_still_summarised_at_exit(tmp_path):
-    """Job #1 raises (its variation does not apply to its setting): Hydra never calls on_multirun_end."""
+    """Job #1 raises (its variation edits a slot only the other setting has): Hydra never calls on_multirun_end."""
     conf = tmp_path / "user_conf"
     (conf / "variation").mkdir(parents=True)
     (conf / "experiment").mkdir()
     (conf / "variation" / "aw_only.yaml").write_text(
         "# @package variation.aw_only\nname: aw_only\nversion: 1\ndescription: test\n"
-        "settings: [animal_welfare]\npaper_rows: []\nops: []\n"
+        "settings: [animal_welfare, helpful_only]\npaper_rows: []\n"
+        "ops: [{op: remove, path: slots.partner_paragraph}]\n"
     )
     (conf / "experiment" / "dies.yaml").write_text(
         "# @package _global_\nhydra:\n  sweeper:\n    params:\n      setting: animal_welfare,helpful_only\n"

@@ -7,6 +7,8 @@ import os
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from afx.errors import AfxError, one_line
@@ -16,9 +18,15 @@ from afx.paths import conf_dir
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from afx.job import run_job
+    from afx.variations import InapplicableVariation
 
     try:
         run_job(cfg)
+    except InapplicableVariation as exc:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            print(f"afx: error: {one_line(str(exc))}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"afx: skipped this job: {one_line(str(exc))}", flush=True)
     except AfxError as exc:
         print(f"afx: error: {one_line(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def _uri_and_root(config: DictConfig) -> tuple[str, str]:
+    if not HydraConfig.initialized():  # the launcher process: interpolations like ${hydra:runtime.cwd} need it
+        HydraConfig.instance().set_config(config)
     root = Path(config.hydra.runtime.cwd)
     uri = tracking.tracking_uri(root, config.tracking.get("uri"))
     artifact_root = config.tracking.get("artifact_root") or str(root / "mlruns" / "artifacts")

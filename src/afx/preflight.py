@@ -116,7 +116,10 @@ def _sweep_values(args: list[str]) -> list[list[str]]:
 def validate(argv: list[str]) -> None:
     """Compose each value of each sweep axis once and build its job spec; raise AfxError on the first problem."""
     from afx.job import build_job_spec
+    from afx.variations import InapplicableVariation
 
+    multirun = any(a in FLAGS_WE_VALIDATE for a in argv)
+    skipped = 0
     args = [a for a in argv if a not in FLAGS_WE_VALIDATE]
     if any(a.startswith("-") for a in args):
         return  # --cfg, --help, -cd ... are Hydra's own business
@@ -138,6 +141,10 @@ def validate(argv: list[str]) -> None:
                     HydraConfig.instance().set_config(cfg)
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
                     build_job_spec(job_cfg, load_data=True)
+                except InapplicableVariation:
+                    if not multirun:
+                        raise
+                    skipped += 1
                 except AfxError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any composition failure is a config problem

@@ -79,6 +79,11 @@ OPS = tuple(OP_FIELDS)
 # Finding variation files on the search path
 
 
+class InapplicableVariation(AfxError):
+    """A variation that does not apply to the job's setting: an error in a single run, a skipped job in a multirun
+    (so `-m setting=helpful_only,animal_welfare variation=glob(*)` sweeps every variation where it applies)."""
+
+
 @dataclass(frozen=True)
 class VariationFile:
     """One variation YAML found on the search path."""
@@ -315,7 +320,7 @@ def expand_variations(
         allowed = [str(s) for s in spec.get("settings") or []]
         if allowed and setting_name not in allowed:
             via = f" (stacked by {stacked_by})" if stacked_by else ""
-            raise AfxError(
+            raise InapplicableVariation(
                 f"variation {name}{via}: does not apply to setting '{setting_name}' (applies to: {', '.join(allowed)})"
             )
         if name in seen:
