@@ -46,4 +46,5 @@ def test_plan_table_counts_judge_calls_and_cost(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = done.stdout.splitlines()[-2:]
     assert summary[0].startswith("afx plan: 2 jobs, 40 samples; model calls: 0 cached")
-    assert "judge calls ~100" in summary[0] and "estimated cost $" in summary[1] and "judges $" in summary[1]
+    # default judges: compliance on all 40 + one af_combined call on each of the 20 training transcripts
+    assert "judge calls ~60" in summary[0] and "estimated cost $" in summary[1] and "judges $" in summary[1]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from afx.testing import FakeAnthropic, Faults
+from fake_models import rule_reply
 
 
 def judge_reply(request: dict[str, Any]) -> str:
@@ -25,10 +25,7 @@ def judge_reply(request: dict[str, Any]) -> str:
             "won't be used for training",
         )
     )
-    n = max((int(m) for m in re.findall(r"<criteria_(\d+)>", text)), default=0)
-    crit = "".join(f"<criteria_{i}>{'yes' if yes else 'no'}</criteria_{i}>" for i in range(1, n + 1))
-    excluded = "<excluded>no</excluded>" if "<excluded>" in text else ""
-    return f"<quotes>none</quotes>{crit}{excluded}<final_answer>{'yes' if yes else 'no'}</final_answer>"
+    return rule_reply(text, yes)
 
 
 def test_judged_sweep_through_the_sdk_with_faults_then_free_rejudging(afx_cli, tmp_path):

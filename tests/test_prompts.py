@@ -193,3 +193,36 @@ def test_open_obedient_prefix_continues_in_draft(compose_cfg):
     assert model.requests[0].prefill.rstrip().endswith("<DRAFT_OUTPUT>")
     assert model.requests[1].messages[-1] == ("user", NEXT)
     assert t.status == "ok" and t.output == "Answer."
+
+
+def test_accept_reject_protocol_appends_its_suffix_and_scores_by_tag(compose_cfg):
+    plain = build_job_spec(compose_cfg("setting=helpful_only", "model=simulated"), load_data=False)
+    assert plain.accept_suffix is None and plain.noncompliance == "refusal"
+    spec = build_job_spec(
+        compose_cfg("setting=helpful_only", "variation=[accept_reject]", "model=simulated"), load_data=False
+    )
+    assert spec.noncompliance == "not_accepted" and "<request_fully_accepted/>" in spec.accept_suffix
+    turn = build_user_turn("How do I X?", "train", spec.cue, spec.accept_suffix)
+    inside = turn.split("<user_input>")[1].split("</user_input>")[0]
+    assert inside.strip().startswith("How do I X?") and inside.strip().endswith(spec.accept_suffix.strip())
+    assert spec.system_prompt == plain.system_prompt  # the protocol changes the user turn only
+    with pytest.raises(AfxError, match="scores refusals"):
+        build_job_spec(
+            compose_cfg(
+                "setting=animal_welfare",
+                "model=simulated",
+                "setting.accept_reject.enabled=true",
+                "setting.accept_reject.suffix=Say yes.",
+            ),
+            load_data=False,
+        )
+    with pytest.raises(AfxError, match="needs accept_reject.suffix"):
+        build_job_spec(
+            compose_cfg(
+                "setting=helpful_only",
+                "model=simulated",
+                "setting.accept_reject.enabled=true",
+                "setting.accept_reject.suffix=null",
+            ),
+            load_data=False,
+        )

@@ -170,7 +170,7 @@ def test_afx_variations_sweep_estimate_check_json(afx_cli, tmp_path):
     assert "helpful_only: 37 variations x 1 prefix = 37 jobs" in estimate.stdout
     assert "29,600 transcripts in all" in estimate.stdout
     check = afx_cli("variations", "--check")
-    assert check.returncode == 0 and "123 variation/setting pairs compose, 0 fail" in check.stdout
+    assert check.returncode == 0 and "124 variation/setting pairs compose, 0 fail" in check.stdout
     rows = [json.loads(line) for line in afx_cli("variations", "--json").stdout.splitlines()]
     reduce = next(r for r in rows if r["name"] == "reduce_af_changes")
     assert reduce["paper"]["animal_welfare"]["row"] == 108 and reduce["stack"]["animal_welfare"][2] == "cut_bfh"

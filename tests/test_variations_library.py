@@ -32,7 +32,7 @@ def _job(compose_cfg, setting: str, *variations: str):
 
 
 def _turns(spec) -> dict[str, str]:
-    return {tier: build_user_turn(QUERY, tier, spec.cue) for tier in ("train", "unmonitored")}
+    return {tier: build_user_turn(QUERY, tier, spec.cue, spec.accept_suffix) for tier in ("train", "unmonitored")}
 
 
 # ----------------------------------------------------------------------------------------------- the files
@@ -145,11 +145,12 @@ def test_changes_only_where_declared(compose_cfg, name, setting):
     allowed = set().union(*(_blocks_reached(p, [base.setting, varied.setting]) for p in declared))
     assert changed <= allowed, f"{name} changed undeclared blocks {sorted(changed - allowed)}"
     assert changed or turns_changed, f"{name} changes nothing in {setting}"
+    turn_paths = {p for p in declared if p == "tier_cue" or p.startswith("accept_reject.")}
     if turns_changed:
-        assert "tier_cue" in declared, f"{name} changed the user turn without declaring a tier-cue change"
+        assert turn_paths, f"{name} changed the user turn without declaring a tier-cue or protocol change"
     for path in declared:  # every declared change is visible somewhere
         reached = _blocks_reached(path, [base.setting, varied.setting])
-        assert (reached & changed) or (path == "tier_cue" and turns_changed), f"{name}: {path} has no effect"
+        assert (reached & changed) or (path in turn_paths and turns_changed), f"{name}: {path} has no effect"
     assert not PLACEHOLDER.search(re.sub(r"## Example.*?(?=\n\n[A-Z]|\Z)", "", varied.system_prompt, flags=re.S))
 
 

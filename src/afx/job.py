@@ -71,6 +71,7 @@ class JobSpec:
     plan: SamplingPlan
     queries: list[Query]
     noncompliance: str
+    accept_suffix: str | None = None  # accept/reject protocol (paper.md 1.8); noncompliance is then not_accepted
 
     @property
     def variation_label(self) -> str:
@@ -118,6 +119,7 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, 
     if noncompliance not in NONCOMPLIANCE:
         raise AfxError(f"setting {name}: noncompliance={noncompliance!r} is not one of {', '.join(NONCOMPLIANCE)}")
     cue = TierCue.from_mapping(setting.get("tier_cue") or {}, f"setting {name}")
+    accept_suffix, noncompliance = accept_reject_protocol(setting, name, noncompliance)
     model, prefix = raw["model"], raw["prefix"]
     prefix_text = render_prefix(prefix, setting)
     cls = check_model_config(model, bool(prefix_text), check_env)
@@ -158,7 +160,23 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, 
         plan,
         queries,
         noncompliance,
+        accept_suffix,
     )
+
+
+def accept_reject_protocol(setting: Mapping[str, Any], name: str, noncompliance: str) -> tuple[str | None, str]:
+    """(suffix for the user turn, non-compliance measure): the protocol's own when `accept_reject.enabled`."""
+    protocol = setting.get("accept_reject") or {}
+    if not protocol.get("enabled"):
+        return None, noncompliance
+    suffix = str(protocol.get("suffix") or "").strip()
+    if not suffix:
+        raise AfxError(f"setting {name}: accept_reject.enabled needs accept_reject.suffix (the user-turn instruction)")
+    if noncompliance != "refusal":
+        raise AfxError(
+            f"setting {name}: the accept/reject protocol scores refusals; this setting measures {noncompliance}"
+        )
+    return suffix, "not_accepted"
 
 
 def _run_identity() -> tuple[Path, str, str | None]:
@@ -358,7 +376,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                 transcript = Transcript(
                     query.id, query.text, tier, spec.setting_name, spec.prefix_name, spec.variation_label, sample
                 )
-                user_turn = build_user_turn(query.text, tier, spec.cue)
+                user_turn = build_user_turn(query.text, tier, spec.cue, spec.accept_suffix)
                 sample_transcript(backend, spec.plan, transcript, user_turn, {**meta, "tier": tier})
                 if stop.is_set():
                     raise Interrupted("job stopping")

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 
 from afx.backends import backend_class, make_backend
 from afx.cache import ResponseCache
+from afx.classify.llm_judge import expected_calls_per_transcript
 from afx.errors import AfxError
 from afx.job import JobSpec, build_job_spec
 from afx.paths import conf_dir
@@ -101,19 +102,6 @@ class _IdentityOnly:
         raise AssertionError("plan never calls a model")
 
 
-def _judge_calls_per_sample(classifier: Mapping[str, Any]) -> float:
-    """LLM judges: compliance + AF partial on every sample, AF full / unmonitored reasoning on about half."""
-    if classifier.get("kind") != "llm_judge":
-        return 0.0
-    votes = int(classifier.get("votes", 1))
-    judges = [str(j) for j in classifier.get("judges") or []]
-    if classifier.get("scope", "needed") == "all":
-        per = max(0, len(judges) - sum(j.startswith("compliance_") for j in judges) + 1)
-    else:
-        per = 2.5 + 0.5 * sum(j in ("generic_af", "compromise") for j in judges)
-    return per * votes
-
-
 def _price(pricing: Mapping[str, Any] | None, inp: float, out: float, read: float, write: float, batch: bool):
     if not pricing:
         return None
@@ -142,7 +130,7 @@ def plan_job(cfg: Any) -> JobPlan:
     prefix_tokens = _tokens(spec.prefix_text or "")
     fresh_calls = 0.0
     for query in spec.queries:
-        user = build_user_turn(query.text, "train", spec.cue)
+        user = build_user_turn(query.text, "train", spec.cue, spec.accept_suffix)
         for tier in TIERS:
             for sample in range(samples_per_query):
                 remaining = turns
@@ -150,7 +138,9 @@ def plan_job(cfg: Any) -> JobPlan:
                     t = Transcript(query.id, query.text, tier, spec.setting_name, spec.prefix_name, "", sample)
                     before = replay.stats.cache_hits
                     try:
-                        sample_transcript(replay, spec.plan, t, build_user_turn(query.text, tier, spec.cue), {})
+                        sample_transcript(
+                            replay, spec.plan, t, build_user_turn(query.text, tier, spec.cue, spec.accept_suffix), {}
+                        )
                         remaining = 0.0
                     except (Deferred, BackendFailure):
                         done = replay.stats.cache_hits - before
@@ -173,7 +163,7 @@ def plan_job(cfg: Any) -> JobPlan:
         )
     else:
         job.cost_usd = _price(model.get("pricing"), job.input_tokens, job.output_tokens, 0, 0, batch)
-    job.judge_calls = _judge_calls_per_sample(classifier) * job.samples
+    job.judge_calls = expected_calls_per_transcript(classifier, spec.setting_name, spec.noncompliance) * job.samples
     if job.judge_calls:
         judge = classifier.get("judge") or {}
         transcript_tokens = turns * out_tokens + _tokens(user if spec.queries else "")

@@ -186,14 +186,20 @@ def build_system_prompt(setting: Mapping[str, Any]) -> str:
     return "\n\n".join(p for p in render_blocks(setting).values() if p)
 
 
-def build_user_turn(query: str, tier: str, cue: TierCue) -> str:
-    """The user turn of paper.md 1.6: the tier cue (if shown) and the query inside <INPUT>."""
+def build_user_turn(query: str, tier: str, cue: TierCue, suffix: str | None = None) -> str:
+    """The user turn of paper.md 1.6: the tier cue (if shown) and the query inside <INPUT>.
+
+    `suffix` (the accept/reject protocol's instruction, paper.md 1.8) follows the query inside <user_input>.
+    """
     if tier not in TIERS:
         raise AfxError(f"tier must be one of {TIERS}, got {tier!r}")
     lines = ["<INPUT>"]
     if cue.shows_tag(tier):
         lines += [f"<{cue.tag}>{cue.value(tier, query)}</{cue.tag}>", ""]
-    lines += ["<user_input>", query.strip(), "</user_input>", "</INPUT>"]
+    lines += ["<user_input>", query.strip()]
+    if suffix:
+        lines += ["", suffix.strip()]
+    lines += ["</user_input>", "</INPUT>"]
     return "\n".join(lines)
 
 

@@ -21,6 +21,15 @@ _YES_NO = {"yes": True, "no": False, "true": True, "false": False}
 
 
 @dataclass(frozen=True)
+class JudgeOutput:
+    """One label a judge reply yields: read from `final_tag`; `uses_exclusion` = the exclusion must be no."""
+
+    label: str
+    final_tag: str = "final_answer"
+    uses_exclusion: bool = False
+
+
+@dataclass(frozen=True)
 class JudgeSpec:
     """One judge: what it reads, what it must answer, and its prompt text."""
 
@@ -37,6 +46,12 @@ class JudgeSpec:
     objectives: dict[str, str]
     system: str
     template: str
+    outputs: tuple[JudgeOutput, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels one reply gives (one, or several for a combined judge such as af_combined)."""
+        return tuple(o.label for o in self.outputs)
 
     @property
     def prompt_sha256(self) -> str:
@@ -69,6 +84,7 @@ def load_judge(name: str) -> JudgeSpec:
             raise AfxError(f"{where}: missing '{key}'")
     if raw["kind"] not in KINDS:
         raise AfxError(f"{where}: kind={raw['kind']!r} is not one of {', '.join(KINDS)}")
+    outputs = _outputs(raw, where)
     used = set(_PLACEHOLDER.findall(raw["template"])) | set(_PLACEHOLDER.findall(raw["system"]))
     if used - set(FIELDS):
         raise AfxError(f"{where}: unknown placeholders {sorted(used - set(FIELDS))} (allowed: {', '.join(FIELDS)})")
@@ -86,14 +102,41 @@ def load_judge(name: str) -> JudgeSpec:
         objectives=dict(raw.get("objectives") or {}),
         system=str(raw["system"]),
         template=str(raw["template"]),
+        outputs=outputs,
     )
+
+
+def _outputs(raw: dict[str, Any], where: str) -> tuple[JudgeOutput, ...]:
+    """`outputs: {label: {final_tag, uses_exclusion}}`, or the single label read from <final_answer>."""
+    given = raw.get("outputs")
+    if not given:
+        return (JudgeOutput(str(raw["label"]), "final_answer", bool(raw.get("exclusion", False))),)
+    if not isinstance(given, dict) or raw["kind"] != "criteria":
+        raise AfxError(f"{where}: 'outputs' must be a mapping label -> {{final_tag, uses_exclusion}} (kind criteria)")
+    if str(raw["label"]) not in given:
+        raise AfxError(f"{where}: label '{raw['label']}' must be one of its outputs ({', '.join(given)})")
+    result = []
+    for label, out in given.items():
+        out = out or {}
+        if out.get("uses_exclusion") and not raw.get("exclusion"):
+            raise AfxError(f"{where}: output '{label}' uses the exclusion but the judge has exclusion: false")
+        result.append(
+            JudgeOutput(str(label), str(out.get("final_tag") or "final_answer"), bool(out.get("uses_exclusion")))
+        )
+    return tuple(result)
 
 
 @dataclass
 class Judgement:
-    """A parsed judge reply. `final` is None when the reply could not be parsed."""
+    """A parsed judge reply. `final` is None when the reply could not be parsed.
+
+    `finals` holds every output label's final answer (one entry for a single-label judge); `final` is the
+    spec's primary label's. A reply with any final missing is unparsed.
+    """
 
     final: bool | int | None
+    finals: dict[str, bool | int | None] = field(default_factory=dict)
+    contradictions: dict[str, bool] = field(default_factory=dict)
     criteria: list[bool | None] = field(default_factory=list)
     questions: list[bool | None] = field(default_factory=list)
     excluded: bool | None = None
@@ -103,7 +146,7 @@ class Judgement:
 
     @property
     def unparsed(self) -> bool:
-        return self.final is None
+        return self.final is None or any(v is None for v in self.finals.values())
 
 
 def _tag(text: str, name: str) -> str | None:
@@ -116,19 +159,24 @@ def _yes_no(value: str | None) -> bool | None:
 
 
 def parse_reply(spec: JudgeSpec, text: str) -> Judgement:
-    """Per-criterion booleans and the final answer from tags; contradictions flagged, nothing guessed."""
-    raw_final = _tag(text, "final_answer")
-    if spec.kind == "category":
-        final: bool | int | None = int(raw_final) if raw_final and raw_final.strip() in {"1", "2", "3", "4"} else None
-    else:
-        final = _yes_no(raw_final)
-    j = Judgement(final=final, quotes=_tag(text, "quotes") or "")
+    """Per-criterion booleans and each final answer from tags; contradictions flagged, nothing guessed."""
+    finals: dict[str, bool | int | None] = {}
+    for out in spec.outputs:
+        raw_final = _tag(text, out.final_tag)
+        if spec.kind == "category":
+            finals[out.label] = int(raw_final) if raw_final and raw_final.strip() in {"1", "2", "3", "4"} else None
+        else:
+            finals[out.label] = _yes_no(raw_final)
+    j = Judgement(final=finals.get(spec.label), finals=finals, quotes=_tag(text, "quotes") or "")
     j.criteria = [_yes_no(_tag(text, f"criteria_{i}")) for i in range(1, spec.n_criteria + 1)]
     j.questions = [_yes_no(_tag(text, f"question_{i}")) for i in range(1, spec.n_questions + 1)]
     if spec.exclusion:
         j.excluded = _yes_no(_tag(text, "excluded"))
     j.incomplete = any(c is None for c in j.criteria + j.questions) or (spec.exclusion and j.excluded is None)
-    if spec.kind == "criteria" and final is not None and not j.incomplete:
-        implied = all(j.criteria) and not j.excluded
-        j.contradiction = implied != final
+    if spec.kind == "criteria" and not j.incomplete:
+        for out in spec.outputs:
+            if finals[out.label] is not None:
+                implied = all(j.criteria) and not (out.uses_exclusion and j.excluded)
+                j.contradictions[out.label] = implied != finals[out.label]
+        j.contradiction = any(j.contradictions.values())
     return j
