@@ -57,16 +57,16 @@ def applies(setting: str, variation: str) -> bool:
     return True
 
 
-def test_fig14_sweeps_every_variation_that_applies_to_both_settings():
-    """A multirun is a full grid and an inapplicable (setting, variation) job stops it: keep the list in step."""
+def test_fig14_sweeps_every_variation_but_the_protocol_one():
+    """Inapplicable (setting, variation) jobs are skipped in a multirun, so the glob takes every file but the
+    accept/reject protocol, which changes what compliance means."""
     names = sorted(p.stem for p in (conf_dir() / "variation").glob("*.yaml"))
-    both = {n for n in names if all(applies(s, n) for s in SETTINGS)}
     cfg = composed("+experiment=fig14")
     glob = OverridesParser.create().parse_override(f"variation={cfg.hydra.sweeper.params.variation}").value()
     swept = set(glob.filter(names))
-    assert swept <= both, f"these do not apply to both settings and would stop the sweep: {sorted(swept - both)}"
-    assert both <= swept, f"variations that apply to both settings but are excluded: {sorted(both - swept)}"
-    assert "default" in swept and len(swept) >= 3
+    assert swept == set(names) - {"accept_reject"}
+    for setting in SETTINGS:  # every setting keeps the default and most of the library
+        assert "default" in swept and sum(applies(setting, n) for n in swept) >= 35
 
 
 def test_summary_callback_is_registered_after_the_parent_run_callback():
