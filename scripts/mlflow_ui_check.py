@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,18 +26,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-)
+from afx.testing.chromium import INSTALL_HINT, chromium_path, run_chromium
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -47,11 +35,10 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def chromium() -> str:
-    for candidate in (os.environ.get("AFX_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    fail("headless Chromium not found: run scripts/ensure_chromium.sh (apt-get install -y chromium) as root")
-    raise AssertionError  # unreachable
+    found = chromium_path()
+    if found is None:
+        fail(f"headless Chromium not found: {INSTALL_HINT}")
+    return found  # type: ignore[return-value]
 
 
 def free_port() -> int:
@@ -104,16 +91,6 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> bool:
     return False
 
 
-def run_chromium(url: str, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="afx-chromium-") as profile:
-        return subprocess.run(
-            [chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, url],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-
 def check(
     store: str,
     out: Path,
@@ -137,11 +114,13 @@ def check(
                 fail(f"mlflow ui did not start: {log.read().decode(errors='replace')[-1500:]}")
             url = compare_url(base, exp_id, run_ids)
             budget = f"--virtual-time-budget={budget_ms}"
-            dom = run_chromium(url, "--dump-dom", budget)
+            dom = run_chromium(url, "--dump-dom", budget, timeout=120)
             if dom.returncode != 0:
                 fail(f"{exe} --dump-dom failed: {dom.stderr[-1500:]}")
             out.parent.mkdir(parents=True, exist_ok=True)
-            shot = run_chromium(url, f"--screenshot={out.resolve()}", f"--window-size={size}", budget)
+            shot = run_chromium(
+                url, f"--screenshot={out.resolve()}", f"--window-size={size}", "--hide-scrollbars", budget, timeout=120
+            )
             if shot.returncode != 0 or not out.is_file():
                 fail(f"{exe} --screenshot failed: {shot.stderr[-1500:]}")
         finally:

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
+from afx.testing.chromium import INSTALL_HINT, chromium_path, run_chromium
 
-
-def chromium_path() -> str | None:
-    """AFX_CHROMIUM, else Debian's /usr/bin/chromium (or chromium / chromium-browser on PATH)."""
-    for candidate in (os.environ.get("AFX_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
-
+__all__ = ["chromium_path", "dump_dom", "requires_chromium", "run_chromium", "screenshot"]
 
 _skip_without_chromium = pytest.mark.skipif(
     chromium_path() is None,
-    reason="headless Chromium not installed: run scripts/ensure_chromium.sh (apt-get install -y chromium) as root",
+    reason=f"headless Chromium not installed: {INSTALL_HINT}",
 )
 
 
 def requires_chromium(test):  # noqa: ANN001, ANN201 - a pytest decorator
     """Mark a test `browser` and skip it, with the reason, where Chromium is missing."""
     return pytest.mark.browser(_skip_without_chromium(test))
-
-
-def run_chromium(url: str, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """One headless Chromium run on `url` with a fresh profile; `extra` adds --dump-dom, --screenshot=..."""
-    exe = chromium_path()
-    assert exe, "chromium not installed"
-    with tempfile.TemporaryDirectory(prefix="afx-chromium-") as profile:
-        return subprocess.run(
-            [exe, *FLAGS, f"--user-data-dir={profile}", *extra, url],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
 
 
 def dump_dom(url: str, budget_ms: int = 0) -> str:

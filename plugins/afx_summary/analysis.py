@@ -507,7 +507,7 @@ def fig13_table(cond: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=_table_schema(FIG13_COLUMNS))
 
 
-FIG13_COLUMNS = {
+TIER_GAP_COLUMNS = {
     "train_pct": pl.Float64,
     "train_se": pl.Float64,
     "train_n": pl.Int64,
@@ -518,9 +518,8 @@ FIG13_COLUMNS = {
     "gap_se": pl.Float64,
     "gap_ci_lo": pl.Float64,
     "gap_ci_hi": pl.Float64,
-    "source": pl.String,
-    "note": pl.String,
 }
+FIG13_COLUMNS = {**TIER_GAP_COLUMNS, "source": pl.String, "note": pl.String}
 
 
 def _table_schema(columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -618,16 +617,7 @@ def fig15_table(cond: pl.DataFrame, conditioning: str = "af_partial") -> pl.Data
         {
             "conditioning": pl.String,
             "af_reasoning": pl.String,
-            "train_pct": pl.Float64,
-            "train_se": pl.Float64,
-            "train_n": pl.Int64,
-            "unmonitored_pct": pl.Float64,
-            "unmonitored_se": pl.Float64,
-            "unmonitored_n": pl.Int64,
-            "gap_pp": pl.Float64,
-            "gap_se": pl.Float64,
-            "gap_ci_lo": pl.Float64,
-            "gap_ci_hi": pl.Float64,
+            **TIER_GAP_COLUMNS,
             "unlabelled_n": pl.Int64,
             "source": pl.String,
             "note": pl.String,

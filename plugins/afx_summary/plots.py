@@ -131,6 +131,15 @@ def _tier_legend(ax: Axes) -> None:
     ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, ncols=2)
 
 
+def _tier_pair_bars(ax: Axes, sub: pl.DataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Training and unmonitored bars side by side for each row of a panel; (rows, bar-pair centres)."""
+    rows = list(sub.iter_rows(named=True))
+    centers = np.arange(len(rows), dtype=float)
+    for tier, offset in (("train", -0.2), ("unmonitored", 0.2)):
+        _bars(ax, centers, rows, tier, offset, 0.38)
+    return rows, centers
+
+
 def fig13(table: pl.DataFrame, footer: str = "") -> Figure:
     """Non-compliance by tier x prefix (±1 SEM), one panel per setting (and model / variation if several)."""
     multi = [g for g in panels(table) if g[1]["prefix"].n_unique() > 1]
@@ -143,10 +152,7 @@ def fig13(table: pl.DataFrame, footer: str = "") -> Figure:
         _empty(axes[0], "n/a: no runs selected")
     vary = _varying(groups)
     for ax, (key, sub) in zip(axes, groups, strict=False):
-        rows = list(sub.iter_rows(named=True))
-        centers = np.arange(len(rows), dtype=float)
-        for tier, offset in (("train", -0.2), ("unmonitored", 0.2)):
-            _bars(ax, centers, rows, tier, offset, 0.38)
+        rows, centers = _tier_pair_bars(ax, sub)
         ax.set_xticks(centers, [r["prefix"] for r in rows])
         ax.set_xlabel("scratchpad prefix")
         ax.set_ylim(0, 118)
@@ -298,10 +304,7 @@ def fig15(table: pl.DataFrame, conditioning: str, footer: str = "") -> Figure:
         _empty(axes[0], "n/a: no runs selected")
     vary = _varying(groups)
     for ax, (key, sub) in zip(axes, groups, strict=False):
-        rows = list(sub.iter_rows(named=True))
-        centers = np.arange(len(rows), dtype=float)
-        for tier, offset in (("train", -0.2), ("unmonitored", 0.2)):
-            _bars(ax, centers, rows, tier, offset, 0.38)
+        rows, centers = _tier_pair_bars(ax, sub)
         ax.set_xticks(centers, [f"AF reasoning\n{r['af_reasoning']}" for r in rows])
         ax.set_ylim(0, 118)
         ax.set_ylabel(_ylabel(str(key["setting"])))
