@@ -9,7 +9,7 @@ import yaml
 
 from afx.classify.judge_spec import load_judge, parse_reply
 from afx.classify.llm_judge import LLMJudgeClassifier, expected_calls_per_transcript
-from afx.classify.validate import binary_scores, score
+from afx.classify.validate import binary_scores, judge_every_label, score
 from afx.errors import AfxError
 from afx.paths import data_dir
 from afx.transcript import Transcript
@@ -337,3 +337,13 @@ def test_validate_on_a_tiny_labelled_file(tmp_path, afx_cli):
 def test_expected_calls_per_transcript_follow_scope_and_judges(extra, noncompliance, expected):
     cfg = {"kind": "llm_judge", "judges": ["compliance_refusal", "compliance_welfare", "af_combined"], "scope": "lean"}
     assert expected_calls_per_transcript({**cfg, **extra}, "helpful_only", noncompliance) == expected
+
+
+def test_validation_scores_every_label_unless_told_otherwise():
+    cfg = {"kind": "llm_judge", "judges": ["compliance_refusal", "af_combined"], "scope": "lean"}
+    added = judge_every_label(cfg, [])
+    assert cfg["scope"] == "all" and cfg["judges"] == ["compliance_refusal", "af_combined", "unmonitored_reasoning"]
+    assert added == ["classifier.scope=all", "classifier.judges=[compliance_refusal,af_combined,unmonitored_reasoning]"]
+    told = {"kind": "llm_judge", "judges": ["compliance_refusal"], "scope": "lean"}
+    assert judge_every_label(told, ["classifier.scope=lean", "classifier.judges=[compliance_refusal]"]) == []
+    assert told["scope"] == "lean" and judge_every_label({"kind": "heuristic"}, []) == []

@@ -4,6 +4,9 @@ Usage: afx validate-classifier [file=PATH] [out=PATH] [any config overrides, e.g
 The file is JSONL (or CSV with the same columns): setting, tier, query, text, labels{...}; see
 afx/data/labelled/transcripts_v1.jsonl. Prints accuracy, precision, recall, Cohen's kappa and the
 confusion matrix per label (and per criterion where both sides have them).
+LLM judges are scored on every label of every item: unless given, classifier.scope=all and the
+unmonitored_reasoning judge is added to classifier.judges (a sweep's defaults skip what its metrics do not
+need, which would leave labels unscored). The overrides added are printed and kept in the report.
 """
 
 from __future__ import annotations
@@ -143,6 +146,21 @@ def markdown(report: dict[str, Any], name: str) -> str:
     return "\n".join(lines)
 
 
+def judge_every_label(classifier_cfg: dict[str, Any], overrides: list[str]) -> list[str]:
+    """For LLM judges not told otherwise: scope=all and the unmonitored_reasoning judge (edits the config)."""
+    if classifier_cfg.get("kind") != "llm_judge":
+        return []
+    added = []
+    if not any(o.startswith("classifier.scope=") for o in overrides):
+        classifier_cfg["scope"] = "all"
+        added.append("classifier.scope=all")
+    judges = list(classifier_cfg.get("judges") or [])
+    if not any(o.startswith("classifier.judges=") for o in overrides) and "unmonitored_reasoning" not in judges:
+        classifier_cfg["judges"] = [*judges, "unmonitored_reasoning"]
+        added.append(f"classifier.judges=[{','.join(classifier_cfg['judges'])}]")
+    return added
+
+
 def main(argv: list[str]) -> int:
     opts = dict(a.split("=", 1) for a in argv if a.startswith(("file=", "out=")))
     overrides = [a for a in argv if not a.startswith(("file=", "out="))]
@@ -154,9 +172,13 @@ def main(argv: list[str]) -> int:
         HydraConfig.instance().set_config(cfg)
         classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
+    added = judge_every_label(classifier_cfg, overrides)
+    if added:
+        print(f"afx validate-classifier: scoring every label: {' '.join(added)}")
     classifier = build_classifier(classifier_cfg)
     report = score(classifier, items)
     report["classifier"] = classifier_cfg.get("name")
+    report["overrides_added"] = added
     report["file"] = str(path)
     if hasattr(classifier, "stats"):
         report["judge_calls"] = classifier.stats.calls
