@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from afx.backends.anthropic_api import AnthropicBackend
+from afx.backends.anthropic_api import AnthropicBackend, claude_version, prefill_known_supported
 from afx.backends.base import GenerationRequest
 from afx.errors import AfxError
 from afx.job import build_job_spec
@@ -27,7 +27,7 @@ def fake():
 def _model(fake, **over):
     return {
         "backend": "anthropic",
-        "name": "claude-sonnet-4-5",
+        "name": "claude-opus-4-5",  # accepts prefill (the 4.6 generation and later do not)
         "api_key_env": "AFX_TEST_KEY",
         "base_url": fake.url,
         "timeout_s": 0.5,
@@ -45,7 +45,7 @@ def _cached(backend, attempts=4):
     return CachedBackend(backend, None, policy=RetryPolicy(max_attempts=attempts, base_s=0.001, max_s=0.01))
 
 
-def _sample(compose_cfg, fake, prefix, model_cfg="anthropic", *extra):
+def _sample(compose_cfg, fake, prefix, model_cfg="anthropic_opus_4_5", *extra):
     cfg = compose_cfg(
         "setting=helpful_only", f"prefix={prefix}", f"model={model_cfg}", f"model.base_url={fake.url}", *extra
     )
@@ -91,12 +91,65 @@ def test_turn_mode_sends_closed_prefix_as_completed_turn(compose_cfg, fake, monk
 def test_prefill_on_a_model_that_rejects_it_is_one_clear_error(compose_cfg, fake, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     with pytest.raises(AfxError, match=r"rejects assistant prefill.*prefix_mode=turn"):
-        build_job_spec(compose_cfg("model=anthropic", "model.name=claude-sonnet-4-6", "prefix=deceptive"), False)
+        cfg = compose_cfg("model=anthropic_opus_4_5", "model.name=claude-sonnet-4-6", "prefix=deceptive")
+        build_job_spec(cfg, False)
     backend = AnthropicBackend(_model(fake, name="claude-opus-4-6", supports_prefill=True))
     request = GenerationRequest("sys", (("user", "hi"),), "<", {"max_tokens": 50}, "k")
     with pytest.raises(AfxError, match=r"claude-opus-4-6 rejects assistant prefill \(HTTP 400"):
         _cached(backend).generate(request)
     assert fake.count("messages") == 1, "a 400 is not retried"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "version", "prefill"),
+    [
+        ("claude-sonnet-5-5", (5, 5), False),
+        ("claude-sonnet-5", (5, 0), False),
+        ("claude-opus-4-8", (4, 8), False),
+        ("claude-opus-4-7", (4, 7), False),
+        ("claude-sonnet-4-6", (4, 6), False),
+        ("claude-opus-4-10", (4, 10), False),
+        ("claude-fable-5-2", (5, 2), False),
+        ("claude-mythos-preview", None, False),  # no readable version: treated as new (no prefill)
+        ("claude-opus-4-5", (4, 5), True),
+        ("claude-opus-4-5-20251101", (4, 5), True),
+        ("claude-sonnet-4-5-20250929", (4, 5), True),
+        ("claude-haiku-4-5", (4, 5), True),
+        ("claude-sonnet-4-20250514", (4, 0), True),  # a date is not a minor version
+        ("claude-opus-4-1", (4, 1), True),
+        ("claude-3-opus-20240229", (3, 0), True),
+        ("claude-3-5-sonnet-20240620", (3, 5), True),
+        ("claude-2.1", (2, 1), True),
+        ("anthropic.claude-opus-4-5-20251101-v1:0", (4, 5), True),
+        ("claude-opus-4-6@20260205", (4, 6), False),
+    ],
+)
+def test_prefill_capability_is_read_from_the_model_id(fake, model_id, version, prefill):
+    assert claude_version(model_id) == version
+    assert prefill_known_supported(model_id) is prefill
+    assert fake.prefill_rejected(model_id) is not prefill, "the fake answers as the API does"
+
+
+def test_model_configs_pair_mode_and_capability(compose_cfg):
+    """The default model is current and in turn mode; the prefill configs are models that accept prefill."""
+    from omegaconf import OmegaConf
+
+    for name, mode in [
+        ("anthropic", "turn"),
+        ("anthropic_sonnet_4_6", "turn"),
+        ("anthropic_opus_4_5", "prefill"),
+        ("anthropic_opus_3", "prefill"),
+        ("anthropic_sonnet_3_5", "prefill"),
+    ]:
+        model = OmegaConf.to_container(compose_cfg(f"model={name}").model, resolve=True)
+        assert model["prefix_mode"] == mode, name
+        flag = model["supports_prefill"]
+        accepts = prefill_known_supported(model["name"]) if flag is None else flag
+        assert accepts is (mode == "prefill"), name
+        assert bool(model["prefill"]["first"]) is (mode == "prefill"), name
+        AnthropicBackend.validate_config(model, has_prefix=True, check_env=False)
+    default = compose_cfg("model=anthropic").model
+    assert default.name == "claude-sonnet-5-5" and not prefill_known_supported(default.name)
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,14 @@ def test_sweep_survives_twenty_percent_faults_with_identical_results(fake, tmp_p
         assert mb["tokens/cache_read"] > 0 and mb["cost/usd"] > 0
 
 
+def _stored(db: Path) -> int:
+    """Responses in the cache so far; 0 before the job has created the file and its table."""
+    try:
+        return sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0] if db.exists() else 0
+    except sqlite3.OperationalError:  # the file exists, the table not yet
+        return 0
+
+
 def test_sigkill_then_rerun_resends_nothing_that_was_stored(fake, tmp_path):
     fake.latency_s = 0.03
     cmd = [sys.executable, "-m", "afx", *_args(fake, "data.limit=10", "model.max_concurrency=4")]
@@ -111,7 +119,7 @@ def test_sigkill_then_rerun_resends_nothing_that_was_stored(fake, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline:
         time.sleep(0.05)
-        if db.exists() and sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0] >= 15:
+        if _stored(db) >= 15:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -182,7 +190,7 @@ def test_batch_mode_sweep_matches_the_online_sweep(fake, tmp_path):
 def test_a_batch_survives_a_restart(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     fake.batch_latency_s = 0.6
-    model = {"backend": "anthropic", "name": "claude-sonnet-4-5", "base_url": fake.url, "batch_poll_s": 0.02}
+    model = {"backend": "anthropic", "name": "claude-opus-4-5", "base_url": fake.url, "batch_poll_s": 0.02}
     requests = [GenerationRequest("sys", (("user", f"q{i}"),), "<", {"max_tokens": 50}, f"k{i}") for i in range(3)]
     cache_path = tmp_path / "c.sqlite"
 

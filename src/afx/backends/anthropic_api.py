@@ -38,8 +38,13 @@ SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences"
 LEGACY_API_VERSION = "2023-06-01"
 EXTRA_SAMPLING = ("temperature", "top_p", "top_k")
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "refusal"}
-# The Claude 4.6 generation and later answer HTTP 400 to a trailing assistant message (design.md).
-NO_PREFILL = re.compile(r"claude-[a-z]+-(?:4-[6-9]|[5-9])(?:\b|-|$)")
+# The Claude 4.6 generation and later answer HTTP 400 to a trailing assistant message (design.md). The version is
+# read from the model id: claude-<family>-<major>[-<minor>][-<date>] (claude-opus-4-5-20251101, claude-sonnet-5-5,
+# claude-sonnet-4-20250514) or the older claude-<major>[-<minor>]-<family>[-<date>] / claude-2.1 / claude-instant-1.2;
+# also inside provider ids (anthropic.claude-...-v1:0, claude-...@date). A minor version has 1-2 digits (not a date).
+_CLAUDE_ID = re.compile(r"claude-[a-z]+-(\d{1,2})(?:-(\d{1,2}))?(?!\d)")
+_CLAUDE_OLD_ID = re.compile(r"claude-(?:instant-)?(\d{1,2})(?:[-.](\d{1,2}))?(?!\d)")
+FIRST_WITHOUT_PREFILL = (4, 6)
 TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -74,10 +79,24 @@ def api_key(model: Mapping[str, Any], default_env: str) -> tuple[str, str | None
     return env, (os.environ.get(env) or None)
 
 
+def claude_version(model_id: str) -> tuple[int, int] | None:
+    """(major, minor) of a Claude model id, or None when the id does not say (e.g. claude-mythos-preview)."""
+    match = _CLAUDE_ID.search(model_id) or _CLAUDE_OLD_ID.search(model_id)
+    return None if match is None else (int(match.group(1)), int(match.group(2) or 0))
+
+
+def prefill_known_supported(model_id: str) -> bool:
+    """Whether the id is of a model known to accept assistant prefill: Claude 1 to 4.5. The 4.6 generation and
+    later reject it, and so does an id whose version cannot be read (new models are the ones without prefill);
+    `model.supports_prefill: true` overrides this for such a model."""
+    version = claude_version(model_id)
+    return version is not None and version < FIRST_WITHOUT_PREFILL
+
+
 def prefill_supported(model: Mapping[str, Any]) -> bool:
     """The capability flag `model.supports_prefill`, defaulting to what is known of the model id."""
     flag = model.get("supports_prefill")
-    return bool(flag) if flag is not None else not NO_PREFILL.search(str(model.get("name", "")))
+    return bool(flag) if flag is not None else prefill_known_supported(str(model.get("name", "")))
 
 
 def check_prefill_config(model: Mapping[str, Any], has_prefix: bool) -> None:
@@ -86,14 +105,19 @@ def check_prefill_config(model: Mapping[str, Any], has_prefix: bool) -> None:
         return
     prefill = model.get("prefill") or {}
     name = model.get("name")
+    why = (
+        "the Claude 4.6 generation and later answer HTTP 400"
+        if claude_version(str(name or ""))
+        else "its version cannot be read from the id; set model.supports_prefill=true if it does accept prefill"
+    )
     if model.get("prefix_mode", "prefill") != "turn" and has_prefix:
         raise AfxError(
-            f"model {name} rejects assistant prefill (the Claude 4.6 generation and later answer HTTP 400): "
+            f"model {name} rejects assistant prefill ({why}): "
             f"set model.prefix_mode=turn (the prefix becomes a completed assistant turn followed by <NEXT/>)"
         )
     if prefill.get("first") or prefill.get("next"):
         raise AfxError(
-            f"model {name} rejects assistant prefill: set model.prefill.first='' and model.prefill.next='' "
+            f"model {name} rejects assistant prefill ({why}): set model.prefill.first='' and model.prefill.next='' "
             f"(got {prefill.get('first')!r} / {prefill.get('next')!r})"
         )
 
@@ -116,7 +140,7 @@ class AnthropicBackend:
     def validate_config(cls, model: Mapping[str, Any], has_prefix: bool, check_env: bool = True) -> None:
         """Config problems as one line, before any call: key variable, model id, prefill capability."""
         if not model.get("name"):
-            raise AfxError("model.name must be the Anthropic model id (e.g. claude-sonnet-4-5)")
+            raise AfxError("model.name must be the Anthropic model id (e.g. claude-sonnet-5-5)")
         env, key = api_key(model, cls.default_key_env)
         if check_env and not key:
             raise AfxError(
@@ -182,7 +206,18 @@ class AnthropicBackend:
                         timeout=self.timeout_s,
                         default_headers=headers,
                     )
+                    self._warn_if_deprecated()
         return self._client
+
+    def _warn_if_deprecated(self) -> None:
+        """One log line when the SDK's deprecation table has an end-of-life date for the model (the SDK's own
+        DeprecationWarning is hidden by Python's default warning filters)."""
+        try:
+            from anthropic._data import DEPRECATED_MODELS  # the SDK's table; a private module, so guarded
+        except ImportError:
+            return
+        if end := DEPRECATED_MODELS.get(self.model_id):
+            log.warning("model %s is deprecated and reaches end-of-life on %s (anthropic SDK)", self.model_id, end)
 
     @classmethod
     def static_identity(cls, model: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Start it in a thread on 127.0.0.1 with a free port, point the SDK (or an afx mod
 
     with FakeAnthropic(latency_s=0.005, faults=Faults(rate=0.2)) as fake:
         client = anthropic.Anthropic(api_key="test-key", base_url=fake.url, max_retries=0)
-        client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[...])
+        client.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=[...])
         fake.count("messages")        # POST /v1/messages received (faulted ones included)
         fake.count("messages", ok=True)  # ... answered with 200
 
@@ -20,7 +20,8 @@ Constructor options (all keyword):
                    401 authentication_error.
   retired_models   model ids answered with 404 not_found_error (as a retired snapshot is).
   prefill_rejected predicate on the model id: a trailing assistant message gets HTTP 400 "prefilling assistant
-                   messages is no longer supported" (default: the Claude 4.6 generation and later).
+                   messages is no longer supported" (default: the Claude 4.6 generation and later, and ids
+                   whose version cannot be read: `anthropic_api.prefill_known_supported`).
   min_cache_tokens prompt-cache emulation: a prefix up to a `cache_control` breakpoint with at least this many
                    tokens (4 characters per token) is written on first use (cache_creation_input_tokens) and
                    read afterwards (cache_read_input_tokens); input_tokens counts only what follows the
@@ -57,11 +58,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from afx.backends.anthropic_api import prefill_known_supported
 from afx.transcript import OUTPUT_CLOSE, OUTPUT_OPEN, SCRATCH_CLOSE, SCRATCH_OPEN
 
 CHARS_PER_TOKEN = 4
 FAULT_KINDS = ("429", "529", "500", "drop", "slow")
-PREFILL_REJECTED = re.compile(r"claude-[a-z]+-(?:4-[6-9]|[5-9])(?:\b|-|$)")
 ReplyFn = Callable[[dict[str, Any]], "str | Mapping[str, Any]"]
 
 
@@ -384,7 +385,7 @@ class FakeAnthropic:
         self.faults = faults or Faults()
         self.api_keys = set(api_keys) if api_keys is not None else None
         self.retired_models = set(retired_models)
-        self.prefill_rejected = prefill_rejected or (lambda model: bool(PREFILL_REJECTED.search(model)))
+        self.prefill_rejected = prefill_rejected or (lambda model: not prefill_known_supported(model))
         self.min_cache_tokens = min_cache_tokens
         self.cache_ttl_s = cache_ttl_s
         self.batch_latency_s = batch_latency_s
