@@ -1,10 +1,12 @@
 """Throughput of the real job path (worker pool -> turn loop -> CachedBackend -> anthropic SDK -> heuristic
 classifier) against the fake Anthropic server run as a separate process with fixed latency L, for concurrency C.
-Target: calls/s >= 0.9 * C / L. Also the client process's CPU per call (SDK and HTTP included), and afx's own
-CPU per sample with a zero-cost backend (framework overhead alone; target < 2 ms).
-Writes bench/results/api_throughput.json.
+Target: calls/s >= 0.9 * C / L. Also the CPU per call of the client process (SDK and HTTP included; user and
+system time) and of the fake server process, the ceiling those imply on this machine's cores
+(cores / (client + server CPU per call), and 1 / client user CPU per call, the Python client being one process
+under one GIL), the load averages around each row, and afx's own CPU per sample with a zero-cost backend
+(framework overhead alone; target < 2 ms). Writes bench/results/api_throughput.json.
 
-Usage: .venv/bin/python bench/api_throughput.py [--latencies 0.05,0.2,1.0] [--concurrency 1,4,16,64]
+Usage: .venv/bin/python bench/api_throughput.py [--latencies 0.05,0.1,0.2,1.0] [--concurrency 1,4,16,64]
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ def _work_fn(spec, backend, classifier, n_samples: int, lock: threading.Lock, si
     return work
 
 
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
     proc, url = _server(latency)
     try:
@@ -84,20 +97,27 @@ def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
             AnthropicBackend(model), ResponseCache(tmp / f"c{latency}_{workers}.sqlite"), policy=RetryPolicy(6, 0.05)
         )
         # the first call of a job goes alone (it writes the server's prompt cache): done before timing
-        backend.generate(GenerationRequest(spec.system_prompt, (("user", "warm"),), "<", spec.plan.params, "w"))
+        plan = spec.plan
+        warm = GenerationRequest(spec.system_prompt, (("user", "warm"),), plan.first_prefill, plan.params, "w")
+        backend.generate(warm)
         n_samples = max(2, ROUNDS * workers // 2)  # ~2 calls per sample
         lock, sink = threading.Lock(), []
         work = _work_fn(spec, backend, HeuristicClassifier(), n_samples, lock, sink)
         calls0 = backend.stats.calls
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        load0, server0, times0 = _load(), _proc_cpu(proc.pid), os.times()
+        wall0 = time.perf_counter()
         _run_pool(work, list(range(n_samples)), workers, threading.Event())
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+        times1, server1, load1 = os.times(), _proc_cpu(proc.pid), _load()
         calls = backend.stats.calls - calls0
     finally:
         proc.terminate()
         proc.wait()
     rate = calls / wall
     target = 0.9 * workers / latency
+    user, system = (times1.user - times0.user) / calls, (times1.system - times0.system) / calls
+    server = (server1[0] - server0[0] + server1[1] - server0[1]) / calls
+    cores = len(os.sched_getaffinity(0))
     return {
         "latency_s": latency,
         "concurrency": workers,
@@ -108,7 +128,14 @@ def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
         "target_calls_per_s": round(target, 1),
         "meets_target": rate >= target,
         "ratio_to_ideal": round(rate / (workers / latency), 3),
-        "client_cpu_ms_per_call": round(1000 * cpu / calls, 2),
+        "client_cpu_ms_per_call": round(1000 * (user + system), 3),
+        "client_user_ms_per_call": round(1000 * user, 3),
+        "client_system_ms_per_call": round(1000 * system, 3),
+        "server_cpu_ms_per_call": round(1000 * server, 3),
+        # what the CPU alone allows: all cores shared by client and server; the client's Python under one GIL
+        "cpu_ceiling_calls_per_s": round(min(cores / (user + system + server), 1 / user)),
+        "load_average_before": load0,
+        "load_average_after": load1,
     }
 
 
@@ -137,7 +164,7 @@ def framework_overhead(spec, tmp: Path, n_samples: int = 2000) -> dict:
     cpu = time.process_time() - cpu0
     reply_cpu0 = time.process_time()
     inst = _Instant()
-    req = GenerationRequest(spec.system_prompt, (("user", "x"),), "<", {}, "k")
+    req = GenerationRequest(spec.system_prompt, (("user", "x"),), spec.plan.first_prefill, {}, "k")
     for _ in range(n_samples * 2):
         inst.generate(req, 0)
     reply_cpu = time.process_time() - reply_cpu0  # the stand-in model's own cost, subtracted
@@ -153,10 +180,11 @@ def framework_overhead(spec, tmp: Path, n_samples: int = 2000) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--latencies", default="0.05,0.2,1.0")
+    parser.add_argument("--latencies", default="0.05,0.1,0.2,1.0")
     parser.add_argument("--concurrency", default="1,4,16,64")
     args = parser.parse_args()
     spec, model_cfg = _spec()
+    load_start = _load()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for latency in [float(x) for x in args.latencies.split(",")]:
@@ -168,7 +196,10 @@ def main() -> None:
         print(json.dumps(overhead), flush=True)
     result = {
         "what": "job path (pool -> turn loop -> CachedBackend -> anthropic SDK) vs the fake server in its own process",
+        "model": f"{model_cfg['name']} ({model_cfg['prefix_mode']} mode)",
         "system_prompt_chars": len(spec.system_prompt),
+        "load_average_start": load_start,
+        "load_average_end": _load(),
         "runs": rows,
         "framework_overhead": overhead,
         "all_meet_throughput_target": all(r["meets_target"] for r in rows),
