@@ -6,6 +6,7 @@ prefill, sample key). SQLite in WAL mode, safe for several processes on one mach
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -47,7 +48,33 @@ def _write_errors(path: Path) -> Iterator[None]:
 
 
 def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
-    """sha256 over everything that determines the response."""
+    """sha256 over everything that determines the response: the UTF-8 of
+    json.dumps({model, params, system, messages, prefill, sample_key}, sort_keys=True, ensure_ascii=False).
+
+    "system" sorts last, so the blob is the other keys' JSON, then `, "system": <its JSON>}`; the system prompt's
+    JSON bytes (the bulk of the blob, the same for every call of a job) are memoised, the bytes hashed are not
+    changed.
+    """
+    if not isinstance(request.system, str):
+        return _request_key_plain(identity, request)
+    head = {
+        "model": identity,
+        "params": dict(request.params),
+        "messages": [list(m) for m in request.messages],
+        "prefill": request.prefill,
+        "sample_key": request.sample_key,
+    }
+    digest = hashlib.sha256(json.dumps(head, sort_keys=True, ensure_ascii=False, default=str)[:-1].encode("utf-8"))
+    digest.update(_system_tail(request.system))
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=32)
+def _system_tail(system: str) -> bytes:
+    return (', "system": ' + json.dumps(system, ensure_ascii=False) + "}").encode("utf-8")
+
+
+def _request_key_plain(identity: dict[str, Any], request: GenerationRequest) -> str:
     payload = {
         "model": identity,
         "params": dict(request.params),

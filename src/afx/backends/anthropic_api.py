@@ -122,6 +122,17 @@ def check_prefill_config(model: Mapping[str, Any], has_prefix: bool) -> None:
         )
 
 
+def _otel_option(value: Any) -> Any:
+    """The SDK's `open_telemetry` option from `model.open_telemetry`: false (default) = no spans (afx counts calls
+    itself, and a span costs CPU on every call even without an exporter); true = spans with the SDK's defaults;
+    a mapping = the SDK's options; null = the SDK's own default (ANTHROPIC_OPEN_TELEMETRY*, the global provider)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {} if value else False
+
+
 def _sent(key: str, value: Any, legacy: bool) -> bool:
     """Whether a sampling parameter goes into the request (never the API default temperature 1.0 unless legacy)."""
     if value is None:
@@ -178,6 +189,7 @@ class AnthropicBackend:
         self.batch_poll_s = float(model.get("batch_poll_s", 30.0))
         self.max_attempts = int(model.get("max_attempts") or 3)
         self.api_version = str(model.get("api_version") or "") or None
+        self.open_telemetry = _otel_option(model.get("open_telemetry", False))
         self._key = key
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -199,12 +211,14 @@ class AnthropicBackend:
                     for name in QUIET_LOGGERS:
                         logging.getLogger(name).setLevel(logging.WARNING)
                     headers = {"anthropic-version": self.api_version} if self.api_version else None
+                    otel = {} if self.open_telemetry is None else {"open_telemetry": self.open_telemetry}
                     self._client = self._sdk.Anthropic(
                         api_key=self._key,
                         base_url=self.base_url,
                         max_retries=0,
                         timeout=self.timeout_s,
                         default_headers=headers,
+                        **otel,
                     )
                     self._warn_if_deprecated()
         return self._client
@@ -256,25 +270,33 @@ class AnthropicBackend:
         return params
 
     def parse(self, message: Any) -> UsageGeneration:
-        """Text after the prefill (a matched stop sequence is put back), finish reason and usage."""
-        text = "".join(getattr(block, "text", "") for block in message.content if block.type == "text")
-        if message.stop_reason == "stop_sequence" and message.stop_sequence:
-            text += message.stop_sequence
-        usage = message.usage
+        """Text after the prefill (a matched stop sequence is put back), finish reason and usage, from a Message
+        as JSON (the online path) or as an SDK object (batch results)."""
+        if not isinstance(message, Mapping):
+            message = message.to_dict()
+        content = message.get("content") or ()
+        text = "".join(block.get("text") or "" for block in content if block.get("type") == "text")
+        stop_reason, stop_sequence = message.get("stop_reason"), message.get("stop_sequence")
+        if stop_reason == "stop_sequence" and stop_sequence:
+            text += stop_sequence
+        usage = message.get("usage") or {}
         return UsageGeneration(
             text,
-            FINISH.get(str(message.stop_reason), str(message.stop_reason)),
-            int(usage.input_tokens or 0),
-            int(usage.output_tokens or 0),
-            cache_read_tokens=int(getattr(usage, "cache_read_input_tokens", 0) or 0),
-            cache_write_tokens=int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
+            FINISH.get(str(stop_reason), str(stop_reason)),
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
         )
 
     def generate(self, request: GenerationRequest, seed: int) -> UsageGeneration:
         params = self.request_params(request)
         extra = {key: params.pop(key) for key in EXTRA_SAMPLING if key in params}  # not in the SDK 2.x signature
         try:
-            message = self.client.messages.create(**params, extra_body=extra or None)
+            # The raw response's JSON: the same request, retries and errors as messages.create (a non-2xx answer
+            # still raises APIStatusError), without building the typed Message we would only read five fields of.
+            raw = self.client.messages.with_raw_response.create(**params, extra_body=extra or None)
+            message = raw.http_response.json()
         except self._sdk.AnthropicError as exc:
             raise self.translate(exc) from exc
         return self.parse(message)
