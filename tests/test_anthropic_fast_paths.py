@@ -1,9 +1,10 @@
-"""The per-call fast paths of the API client give the same results as the plain ones: the memoised cache key,
-the Message read from the raw JSON, and the SDK's tracing option."""
+"""The per-call fast paths of the API client and the fake server give the same results as the plain ones:
+the memoised cache key, the Message read from the raw JSON, the SDK's tracing option, and the fake's lean HTTP."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import random
 
@@ -13,6 +14,7 @@ import pytest
 from afx.backends.anthropic_api import AnthropicBackend, _otel_option
 from afx.backends.base import GenerationRequest
 from afx.cache import request_key
+from afx.testing.fake_anthropic import FakeAnthropic
 
 
 def _plain_key(identity, request) -> str:
@@ -80,3 +82,29 @@ def test_message_json_and_sdk_object_parse_alike(monkeypatch):
 )
 def test_open_telemetry_option(value, option):
     assert _otel_option(value) == option
+
+
+def test_fake_server_keeps_the_connection_and_answers_in_one_piece():
+    with FakeAnthropic() as fake:
+        conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+        body = json.dumps(
+            {"model": "claude-sonnet-5-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+        )
+        for _ in range(3):  # three requests on one keep-alive connection
+            conn.request("POST", "/v1/messages", body, {"x-api-key": "k", "content-type": "application/json"})
+            response = conn.getresponse()
+            payload = json.loads(response.read())
+            assert response.status == 200 and payload["type"] == "message"
+            assert response.getheader("request-id", "").startswith("req_")
+        conn.request("GET", "/v1/models/claude-sonnet-5-5", headers={"X-Api-Key": "k"})  # header names: any case
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["id"] == "claude-sonnet-5-5"
+        conn.request("DELETE", "/v1/messages", headers={"x-api-key": "k"})
+        response = conn.getresponse()
+        assert response.status == 405 and json.loads(response.read())["type"] == "error"
+        conn.request("GET", "/v1/models", headers={"x-api-key": "k", "connection": "close"})
+        response = conn.getresponse()
+        assert response.status == 200 and response.getheader("connection") == "close"
+        response.read()
+        conn.close()
+        assert fake.count("messages", ok=True) == 3 and fake.count("models") == 2

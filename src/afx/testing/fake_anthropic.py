@@ -55,6 +55,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -176,6 +177,9 @@ def protocol_reply(request: Mapping[str, Any]) -> str:
 # --- the server -------------------------------------------------------------------------------------------
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 class _Closed(Exception):  # noqa: N818 - control flow: the connection was dropped on purpose
     pass
 
@@ -184,25 +188,64 @@ def _error_body(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": f"req_{uuid.uuid4().hex[:20]}"}
 
 
+class _Headers(dict):
+    """Request headers by lower-case name (the handler only reads a few)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+
 class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive. A loopback stand-in for a remote server, so it spends little CPU per request:
+    its own lean request-line and header parsing, and each response (head and body) in one write."""
+
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
+    disable_nagle_algorithm = True  # TCP_NODELAY: no delayed-ACK stalls on small writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
         pass
 
+    def handle_one_request(self) -> None:
+        try:
+            line = self.rfile.readline(65537)
+            if not line:
+                self.close_connection = True
+                return
+            words = line.decode("latin-1").split()
+            headers = _Headers()
+            while (raw := self.rfile.readline(65537)) not in (b"\r\n", b"\n", b""):
+                name, _, value = raw.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            self.headers = headers  # type: ignore[assignment]
+            if len(words) != 3 or not words[2].startswith("HTTP/1."):
+                self.close_connection = True
+                self._send(400, _error_body("invalid_request_error", "bad request line"))
+                return
+            self.command, self.path, self.request_version = words
+            self.close_connection = words[2] == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self._send(405, _error_body("invalid_request_error", f"method {self.command} not allowed"))
+                return
+            method()
+        except TimeoutError:
+            self.close_connection = True
+
     def _send(self, status: int, payload: Any, headers: Mapping[str, str] | None = None, raw: bytes | None = None):
         data = raw if raw is not None else json.dumps(payload).encode()
+        kind = "application/json" if raw is None else "application/binary"
+        head = [
+            f"HTTP/1.1 {status} {_PHRASES.get(status, '')}",
+            f"content-type: {kind}",
+            f"content-length: {len(data)}",
+            f"request-id: req_{uuid.uuid4().hex[:20]}",
+            *(f"{key}: {value}" for key, value in (headers or {}).items()),
+        ]
+        if self.close_connection:
+            head.append("connection: close")
         try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json" if raw is None else "application/binary")
-            self.send_header("content-length", str(len(data)))
-            self.send_header("request-id", f"req_{uuid.uuid4().hex[:20]}")
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
