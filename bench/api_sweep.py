@@ -3,8 +3,9 @@
 1. prompt caching: the share of input tokens that are cache reads in a steady-state sweep with one system
    prompt per job, from the usage figures the fake reports the way the API does (goal >= 90%);
    writes bench/results/api_cache.json.
-2. rerun of a finished 2 x 3 sweep (setting x prefix): API calls made and wall time (goals: 0 calls, < 10 s);
-   writes bench/results/api_rerun.json.
+2. rerun of a finished 2 x 3 sweep (setting x prefix): API calls made and wall time (goals: 0 calls, < 10 s),
+   rerun `--repeats` times (median, min, max and the load averages around each); writes
+   bench/results/api_rerun.json. The goal counts as met only if every rerun is under 10 s.
 
 Usage: .venv/bin/python bench/api_sweep.py [--limit 40]
 """
@@ -56,6 +57,10 @@ def job_metrics(cwd: Path) -> list[dict]:
     return out
 
 
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine() -> dict:
     return {
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -87,30 +92,38 @@ def cache_share(limit: int) -> dict:
     }
 
 
-def rerun(limit: int) -> dict:
+def rerun(limit: int, repeats: int) -> dict:
     with FakeAnthropic() as fake, tempfile.TemporaryDirectory() as tmp:
         args = ["-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obedient", "model=anthropic"]
         args += [f"model.base_url={fake.url}", "model.max_concurrency=16", f"data.limit={limit}", "progress=false"]
         _, first_wall = afx(Path(tmp), *args)
         first_calls = {"messages": fake.count("messages"), "models": fake.count("models")}
         fake.reset()
-        time.sleep(1.1)  # sweep dirs are named by the second
-        _, wall = afx(Path(tmp), *args)
+        reruns = []
+        for _ in range(repeats):
+            time.sleep(1.1)  # sweep dirs are named by the second
+            load_before = load()
+            _, wall = afx(Path(tmp), *args)
+            cpu = round(CPU["last"], 1)
+            reruns.append({"wall_s": round(wall, 1), "cpu_s": cpu, "load_before": load_before, "load_after": load()})
         calls = {route: n for route, n in fake.counts.items() if not route.endswith(":ok")}
         jobs = [j for j in job_metrics(Path(tmp))][-6:]
+    walls = sorted(r["wall_s"] for r in reruns)
     return {
         "command": "python -m afx " + " ".join(args[:-1]),
         "first_run": {"wall_s": round(first_wall, 1), "api_requests": first_calls},
         "rerun": {
-            "wall_s": round(wall, 1),
-            "cpu_s": round(CPU["last"], 1),
-            "api_requests": sum(calls.values()),
+            "wall_s": walls[len(walls) // 2],  # the median of the reruns
+            "wall_s_min": walls[0],
+            "wall_s_max": walls[-1],
+            "runs": reruns,
+            "api_requests": sum(calls.values()),  # over all reruns
             "by_route": calls,
-            "cache_hits": sum(j["calls/cache_hits"] for j in jobs),
+            "cache_hits": sum(j["calls/cache_hits"] for j in jobs),  # the last rerun
             "model_calls": sum(j["calls/model"] for j in jobs),
         },
         "goals": {"api_requests": 0, "wall_s_below": 10},
-        "meets_goals": sum(calls.values()) == 0 and wall < 10,
+        "meets_goals": sum(calls.values()) == 0 and walls[-1] < 10,
         **machine(),
     }
 
@@ -119,11 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=40, help="queries per job for the cache-share sweep")
     parser.add_argument("--rerun-limit", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="reruns of the finished sweep (median reported)")
     args = parser.parse_args()
     cache = cache_share(args.limit)
     (RESULTS / "api_cache.json").write_text(json.dumps(cache, indent=2) + "\n")
     print(json.dumps({k: cache[k] for k in ("cache_read_share", "meets_goal", "wall_s")}))
-    again = rerun(args.rerun_limit)
+    again = rerun(args.rerun_limit, args.repeats)
     (RESULTS / "api_rerun.json").write_text(json.dumps(again, indent=2) + "\n")
     print(json.dumps({k: again[k] for k in ("first_run", "rerun", "meets_goals")}))
 

@@ -12,14 +12,18 @@ Usage: .venv/bin/python bench/api_throughput.py [--latencies 0.05,0.1,0.2,1.0] [
 from __future__ import annotations
 
 import argparse
+import functools
+import http.client
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -40,6 +44,7 @@ from afx.transcript import Transcript
 
 os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")  # the fake server takes any key
 ROUNDS = 16  # calls per worker in a timed run (about ROUNDS * L seconds)
+MIN_CALLS = 64  # at low concurrency: enough calls for a stable rate and CPU figure
 
 
 def _spec():
@@ -78,11 +83,16 @@ def _work_fn(spec, backend, classifier, n_samples: int, lock: threading.Lock, si
     return work
 
 
-def _proc_cpu(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of another process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+def _server_cpu(url: str) -> float:
+    """CPU seconds of the fake server's process, all threads (also those of closed connections)."""
+    with urllib.request.urlopen(f"{url}/_fake/cpu", timeout=10) as response:
+        return float(json.loads(response.read())["process_cpu_s"])
+
+
+def _own_cpu() -> tuple[float, float, float]:
+    """(total, user, system) CPU seconds of this process: the total exact, the split from getrusage."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return time.process_time(), usage.ru_utime, usage.ru_stime
 
 
 def _load() -> list[float]:
@@ -100,23 +110,23 @@ def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
         plan = spec.plan
         warm = GenerationRequest(spec.system_prompt, (("user", "warm"),), plan.first_prefill, plan.params, "w")
         backend.generate(warm)
-        n_samples = max(2, ROUNDS * workers // 2)  # ~2 calls per sample
+        n_samples = max(MIN_CALLS, ROUNDS * workers) // 2  # 2 calls per sample
         lock, sink = threading.Lock(), []
         work = _work_fn(spec, backend, HeuristicClassifier(), n_samples, lock, sink)
         calls0 = backend.stats.calls
-        load0, server0, times0 = _load(), _proc_cpu(proc.pid), os.times()
+        load0, server0, own0 = _load(), _server_cpu(url), _own_cpu()
         wall0 = time.perf_counter()
         _run_pool(work, list(range(n_samples)), workers, threading.Event())
         wall = time.perf_counter() - wall0
-        times1, server1, load1 = os.times(), _proc_cpu(proc.pid), _load()
+        own1, server1, load1 = _own_cpu(), _server_cpu(url), _load()
         calls = backend.stats.calls - calls0
     finally:
         proc.terminate()
         proc.wait()
     rate = calls / wall
     target = 0.9 * workers / latency
-    user, system = (times1.user - times0.user) / calls, (times1.system - times0.system) / calls
-    server = (server1[0] - server0[0] + server1[1] - server0[1]) / calls
+    cpu, user, system = ((b - a) / calls for a, b in zip(own0, own1, strict=True))
+    server = (server1 - server0) / calls
     cores = len(os.sched_getaffinity(0))
     return {
         "latency_s": latency,
@@ -128,12 +138,12 @@ def measure(spec, model_cfg, latency: float, workers: int, tmp: Path) -> dict:
         "target_calls_per_s": round(target, 1),
         "meets_target": rate >= target,
         "ratio_to_ideal": round(rate / (workers / latency), 3),
-        "client_cpu_ms_per_call": round(1000 * (user + system), 3),
+        "client_cpu_ms_per_call": round(1000 * cpu, 3),
         "client_user_ms_per_call": round(1000 * user, 3),
         "client_system_ms_per_call": round(1000 * system, 3),
         "server_cpu_ms_per_call": round(1000 * server, 3),
         # what the CPU alone allows: all cores shared by client and server; the client's Python under one GIL
-        "cpu_ceiling_calls_per_s": round(min(cores / (user + system + server), 1 / user)),
+        "cpu_ceiling_calls_per_s": round(min(cores / (cpu + server), 1 / user)),
         "load_average_before": load0,
         "load_average_after": load1,
     }
@@ -178,6 +188,77 @@ def framework_overhead(spec, tmp: Path, n_samples: int = 2000) -> dict:
     }
 
 
+def _hammer(call, workers: int, n_calls: int) -> None:
+    """`call()` n_calls times from `workers` threads."""
+    todo, lock = iter(range(n_calls)), threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if next(todo, None) is None:
+                    return
+            call()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class _PlainClient:
+    """One keep-alive http.client connection per thread: no SDK, no httpx."""
+
+    def __init__(self, url: str, body: bytes) -> None:
+        self.host, self.body, self.local = url.removeprefix("http://"), body, threading.local()
+        self.headers = {"x-api-key": "bench-key", "content-type": "application/json", "anthropic-version": "2026-10-21"}
+
+    def __call__(self) -> None:
+        if (conn := getattr(self.local, "conn", None)) is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, timeout=30)
+        conn.request("POST", "/v1/messages", self.body, self.headers)
+        json.loads(conn.getresponse().read())
+
+
+def client_baselines(spec, model_cfg, latency: float, workers: int, n_calls: int = 2048) -> list[dict]:
+    """The same single call (one turn of one sample) by `workers` threads at latency L, with less and less client
+    code: the anthropic SDK alone (AnthropicBackend.generate: no cache, turn loop or classifier), then a plain
+    http.client keep-alive connection per thread (no SDK, no httpx). Shows where the ceiling of the job path
+    lies: the fake server and the loopback carry the plain client much closer to C / L."""
+    plan = spec.plan
+    request = GenerationRequest(spec.system_prompt, (("user", "<user_input>q</user_input>"),), "", plan.params, "b")
+    rows = []
+    for kind in ("anthropic SDK", "http.client"):
+        proc, url = _server(latency)
+        try:
+            backend = AnthropicBackend({**model_cfg, "base_url": url, "verify": False})
+            if kind == "http.client":
+                call = _PlainClient(url, json.dumps(backend.request_params(request)).encode())
+            else:
+                call = functools.partial(backend.generate, request, 0)
+            call()  # warm: writes the prompt cache
+            server0, cpu0, wall0 = _server_cpu(url), time.process_time(), time.perf_counter()
+            _hammer(call, workers, n_calls)
+            wall, cpu, server = time.perf_counter() - wall0, time.process_time() - cpu0, _server_cpu(url) - server0
+        finally:
+            proc.terminate()
+            proc.wait()
+        rows.append(
+            {
+                "client": kind,
+                "latency_s": latency,
+                "concurrency": workers,
+                "calls": n_calls,
+                "calls_per_s": round(n_calls / wall, 1),
+                "ratio_to_ideal": round(n_calls / wall / (workers / latency), 3),
+                "client_cpu_ms_per_call": round(1000 * cpu / n_calls, 3),
+                "server_cpu_ms_per_call": round(1000 * server / n_calls, 3),
+                "load_average_after": _load(),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latencies", default="0.05,0.1,0.2,1.0")
@@ -194,6 +275,9 @@ def main() -> None:
                 rows.append(row)
         overhead = framework_overhead(spec, Path(tmp))
         print(json.dumps(overhead), flush=True)
+    baselines = client_baselines(spec, model_cfg, 0.05, 64)
+    for row in baselines:
+        print(json.dumps(row), flush=True)
     result = {
         "what": "job path (pool -> turn loop -> CachedBackend -> anthropic SDK) vs the fake server in its own process",
         "model": f"{model_cfg['name']} ({model_cfg['prefix_mode']} mode)",
@@ -202,6 +286,7 @@ def main() -> None:
         "load_average_end": _load(),
         "runs": rows,
         "framework_overhead": overhead,
+        "client_baselines": baselines,
         "all_meet_throughput_target": all(r["meets_target"] for r in rows),
         "machine": f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "python": platform.python_version(),

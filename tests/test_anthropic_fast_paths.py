@@ -99,6 +99,9 @@ def test_fake_server_keeps_the_connection_and_answers_in_one_piece():
         conn.request("GET", "/v1/models/claude-sonnet-5-5", headers={"X-Api-Key": "k"})  # header names: any case
         response = conn.getresponse()
         assert response.status == 200 and json.loads(response.read())["id"] == "claude-sonnet-5-5"
+        conn.request("GET", "/_fake/cpu")  # the benchmarks' probe: not an API route, not counted
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["process_cpu_s"] > 0
         conn.request("DELETE", "/v1/messages", headers={"x-api-key": "k"})
         response = conn.getresponse()
         assert response.status == 405 and json.loads(response.read())["type"] == "error"

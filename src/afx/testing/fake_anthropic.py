@@ -36,7 +36,8 @@ Counters: `count(route, ok=None)`, `counts` (route -> n), `faults_injected` (kin
 (the JSON bodies of /v1/messages, if `record=True`), `reset()`.
 Routes: messages, models, batches.create, batches.retrieve, batches.results, batches.cancel, batches.list.
 
-Run it as a separate process (benchmarks): `python -m afx.testing.fake_anthropic --latency 0.1` prints its URL.
+Run it as a separate process (benchmarks): `python -m afx.testing.fake_anthropic --latency 0.1` prints its URL;
+`GET /_fake/cpu` (not an API route, not counted) answers the process's CPU seconds, all threads included.
 """
 
 from __future__ import annotations
@@ -269,6 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         fake = self.server.fake
         path = self.path.split("?")[0].rstrip("/")
+        if path == "/_fake/cpu":  # not an API route: the server process's CPU seconds, for benchmarks
+            self._send(200, {"process_cpu_s": time.process_time()})
+            return
         if path.startswith("/v1/models"):
             fake._count("models")
             if not self._auth():
