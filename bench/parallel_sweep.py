@@ -8,10 +8,11 @@ Hydra, MLflow, the jobs, the summary plugin. Launchers compared:
   joblib_1  hydra/launcher=joblib hydra.launcher.n_jobs=1 (same launcher machinery, one worker)
   joblib_2  hydra/launcher=joblib hydra.launcher.n_jobs=2
 
-Two workloads: `latency` (model.delay_s per call, what an API or a model server costs: waiting, not computing), at
-two sizes so that the fixed start-up can be subtracted (the marginal speedup), and `cpu` (delay_s=0, the simulator's
-own CPU work, which two cores can only halve at best). Each is run REPEATS times (AFX_BENCH_REPEATS, default 2);
-the median wall time is reported, and every individual time is kept.
+Two workloads, each at two sizes so that the fixed start-up can be subtracted (the marginal speedup): `latency`
+(model.delay_s per call, what an API or a model server costs: waiting, not computing) and `cpu` (delay_s=0, the
+simulator's and afx's own CPU work, which two cores can only halve at best). Each is run REPEATS times
+(AFX_BENCH_REPEATS, default 2); the median wall time is reported, and every individual time is kept. Run it on an
+idle machine: the load averages at start and end are recorded.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ SWEEP = ("-m", "setting=helpful_only,animal_welfare", "prefix=none,deceptive,obe
 WORKLOADS = {
     ("latency", "small"): ("model.delay_s=0.05", "data.limit=20", "progress=false"),
     ("latency", "large"): ("model.delay_s=0.05", "data.limit=60", "progress=false"),
-    ("cpu", "large"): ("model.delay_s=0", "data.limit=null", "data.samples_per_query=2", "progress=false"),
+    ("cpu", "small"): ("model.delay_s=0", "data.limit=null", "data.samples_per_query=2", "progress=false"),
+    ("cpu", "large"): ("model.delay_s=0", "data.limit=null", "data.samples_per_query=8", "progress=false"),
 }
 LAUNCHERS = {
     "basic": (),
@@ -55,7 +57,27 @@ def run(args: tuple[str, ...]) -> tuple[float, int, float]:
         return wall, n, calls
 
 
+XLARGE = ("model.delay_s=0", "data.limit=null", "data.samples_per_query=48", "progress=false")
+
+
+def cpu_xlarge() -> None:
+    """`--cpu-xlarge`: the CPU workload at 48 samples per query (~200k samples), basic vs joblib_2, once each:
+    where the fixed start-up and summary (~6.5 s) and the uneven job sizes stop dominating a CPU-only sweep."""
+    result: dict = {"args": " ".join(SWEEP + XLARGE), "load_average_at_start": os.getloadavg()}
+    for name in ("basic", "joblib_2"):
+        wall, n, calls = run(XLARGE + LAUNCHERS[name])
+        result[name] = {"wall_s": round(wall, 2), "samples": n, "model_calls": calls}
+        print(f"cpu/xlarge     {name:9s} {wall:.2f} s", flush=True)
+    result["speedup_joblib2_vs_basic"] = round(result["basic"]["wall_s"] / result["joblib_2"]["wall_s"], 2)
+    result["load_average_at_end"] = os.getloadavg()
+    out = Path(__file__).parent / "results" / "parallel_sweep_cpu_xlarge.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
+    if "--cpu-xlarge" in sys.argv:
+        return cpu_xlarge()
     result: dict = {
         "cores": os.cpu_count(),
         "repeats": REPEATS,
@@ -82,19 +104,27 @@ def main() -> None:
         )
         result["runs"][key] = entry
 
-    def marginal(name: str) -> float:
-        return medians[("latency", "large", name)] - medians[("latency", "small", name)]
+    def marginal(workload: str, name: str) -> float:
+        return medians[(workload, "large", name)] - medians[(workload, "small", name)]
 
-    result["latency_marginal_speedup_joblib2_vs_basic"] = round(marginal("basic") / marginal("joblib_2"), 2)
-    result["latency_marginal_speedup_joblib2_vs_joblib1"] = round(marginal("joblib_1") / marginal("joblib_2"), 2)
+    for workload in ("latency", "cpu"):
+        result[f"{workload}_marginal_speedup_joblib2_vs_basic"] = round(
+            marginal(workload, "basic") / marginal(workload, "joblib_2"), 2
+        )
+        result[f"{workload}_marginal_speedup_joblib2_vs_joblib1"] = round(
+            marginal(workload, "joblib_1") / marginal(workload, "joblib_2"), 2
+        )
     result["load_average_at_end"] = os.getloadavg()
     result["goal"] = "two parallel jobs finish a simulated sweep >= 1.6x faster than one"
-    result["met_end_to_end"] = result["runs"]["latency/large"]["speedup_joblib2_vs_basic"] >= 1.6
+    result["met_end_to_end"] = {
+        key: result["runs"][key]["speedup_joblib2_vs_basic"] >= 1.6 for key in ("latency/large", "cpu/large")
+    }
     result["note"] = (
         "end to end includes the fixed start-up (Python + Hydra + MLflow in the launcher process, the same again in "
         "each joblib worker) and the summary plugin; 'marginal' = extra time for 3x the samples per job, i.e. the "
-        "part that scales with the work. latency = model.delay_s sleeps per call (API-like waiting); cpu = the "
-        "simulator's own CPU work on 2 cores shared with whatever else runs on the machine (see load averages)."
+        "part that scales with the work (large minus small). latency = model.delay_s sleeps per call (API-like "
+        "waiting); cpu = the simulator's own CPU work on 2 cores shared with whatever else runs on the machine (see "
+        "load averages)."
     )
     out = Path(__file__).parent / "results" / "parallel_sweep.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
