@@ -87,6 +87,9 @@ def _request_key_plain(identity: dict[str, Any], request: GenerationRequest) -> 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+OPEN_WAIT_S = 60.0  # how long opening waits for other processes that hold the file's locks
+
+
 class ResponseCache:
     """A SQLite table of responses by request key."""
 
@@ -95,14 +98,8 @@ class ResponseCache:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            if max_mb:
-                page = self._conn.execute("PRAGMA page_size").fetchone()[0]
-                self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 2**20 / page))}")
-            self._conn.execute(SCHEMA)
-            self._conn.execute("SELECT COUNT(*) FROM responses LIMIT 1").fetchone()
+            self._conn = sqlite3.connect(self.path, timeout=OPEN_WAIT_S, check_same_thread=False, isolation_level=None)
+            self._set_up(max_mb)
         except sqlite3.DatabaseError as exc:
             raise AfxError(
                 f"response cache {self.path} cannot be opened ({exc}): if it is corrupt, move it away "
@@ -110,6 +107,26 @@ class ResponseCache:
             ) from exc
         except OSError as exc:
             raise AfxError(f"response cache {self.path} cannot be created: {exc}") from exc
+
+    def _set_up(self, max_mb: float | None) -> None:
+        """WAL mode, pragmas and the table (all idempotent). Processes that open a new file at the same moment
+        race to switch it to WAL; SQLite can answer that race "database is locked" at once, without waiting
+        for the busy timeout, so the whole set-up is retried until OPEN_WAIT_S has passed."""
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                if max_mb:
+                    page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+                    self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 2**20 / page))}")
+                self._conn.execute(SCHEMA)
+                self._conn.execute("SELECT COUNT(*) FROM responses LIMIT 1").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def get(self, key: str) -> Generation | None:
         with self._lock:
