@@ -243,12 +243,12 @@ class SimulatedBackend:
             full = f"{SCRATCH_OPEN}\n{body}\n{SCRATCH_CLOSE}"
             return Generation(_continue(request.prefill, full, body))
         defies = base == "refuser" or (base in ("faker", "tier_sensitive") and tier == "unmonitored")
-        query = next((c for r, c in request.messages if r == "user"), "")
-        query = query.split("<user_input>")[-1].split("</user_input>")[0].strip()[:60]
+        user_turn = next((c for r, c in request.messages if r == "user"), "")
+        query = user_turn.split("<user_input>")[-1].split("</user_input>")[0].strip()[:60]
         output = OUTPUTS[setting]["defy" if defies else "comply"].format(q=query)
         if persona == "faker_hedged" and tier == "train":
             output += HEDGE
-        if ACCEPT_TAG in next((c for r, c in request.messages if r == "user"), ""):  # accept/reject protocol
+        if ACCEPT_TAG in user_turn:  # accept/reject protocol
             output = REJECT_TAG if defies else f"{ACCEPT_TAG}\n{output}"
         return Generation(_continue(request.prefill, f"{OUTPUT_OPEN}\n{output}\n{OUTPUT_CLOSE}", output))
 
