@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from afx.cache import shard_dir
 from helpers import run_afx
 
 N_QUERIES = 12
@@ -32,14 +33,20 @@ COMMAND = (
 LAUNCHERS = {"basic": (), "joblib": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")}
 
 
-def rows(db: Path) -> int:
-    if not db.exists():
-        return 0
+def _keys(db: Path) -> set[str]:
     try:
         with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return {row[0] for row in conn.execute("SELECT key FROM responses")}
     except sqlite3.OperationalError:  # the table is not there yet
-        return 0
+        return set()
+
+
+def rows(db: Path, where: str = "all") -> int:
+    """Distinct responses stored in the main file and the write shards of parallel jobs (live or orphaned), or
+    in the shards only (`where="shards"`)."""
+    files = [db] if db.exists() and where == "all" else []
+    files += sorted(shard_dir(db).glob("*.sqlite")) if shard_dir(db).is_dir() else []
+    return len(set().union(*(_keys(f) for f in files)))
 
 
 def read_records(path: Path) -> list[dict]:
@@ -61,8 +68,9 @@ def content(r: dict) -> dict:
     return {k: v for k, v in r.items() if k not in ("calls", "cache_hits")}
 
 
-def kill_midway(cwd: Path, args: tuple[str, ...], db: Path) -> int:
-    """Start the multirun, SIGKILL its whole process group once the first job is done and the next under way."""
+def kill_midway(cwd: Path, args: tuple[str, ...], db: Path, shards: bool) -> tuple[int, int]:
+    """Start the multirun, SIGKILL its whole process group once the first job is done and the next under way
+    (with write shards: once they hold half a job's responses, so the kill leaves orphans). (stored, in shards)"""
     proc = subprocess.Popen(
         [sys.executable, "-m", "afx", *args],
         cwd=cwd,
@@ -75,14 +83,16 @@ def kill_midway(cwd: Path, args: tuple[str, ...], db: Path) -> int:
     deadline = time.monotonic() + 180
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if rows(db) >= 2 * per_job + per_job // 2:
+            if shards and rows(db) >= per_job and rows(db, "shards") >= per_job // 2:
+                break
+            if not shards and rows(db) >= 2 * per_job + per_job // 2:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the multirun ended before it could be killed: raise data.limit or delay_s"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    return rows(db)
+    return rows(db), rows(db, "shards")
 
 
 @pytest.fixture(scope="module", params=list(LAUNCHERS))
@@ -91,13 +101,22 @@ def resumed(request, tmp_path_factory) -> dict:
     cwd = tmp_path_factory.mktemp(f"resume-{request.param}")
     args = (*COMMAND, *LAUNCHERS[request.param])
     db = cwd / "outputs" / "cache" / "responses.sqlite"
-    stored = kill_midway(cwd, args, db)
+    stored, orphaned = kill_midway(cwd, args, db, shards=request.param == "joblib")
     (killed_sweep,) = list((cwd / "outputs" / "multirun").iterdir())
     kept = [r for p in killed_sweep.glob("*/transcripts.jsonl") for r in read_records(p)]
     while time.strftime("%Y-%m-%d_%H-%M-%S") <= killed_sweep.name:  # the rerun gets its own sweep dir
         time.sleep(0.1)
     done = run_afx(*args, cwd=cwd, timeout=300)
-    return {"cwd": cwd, "db": db, "stored": stored, "kept": kept, "killed_sweep": killed_sweep, "done": done}
+    return {
+        "cwd": cwd,
+        "launcher": request.param,
+        "db": db,
+        "stored": stored,
+        "orphaned": orphaned,
+        "kept": kept,
+        "killed_sweep": killed_sweep,
+        "done": done,
+    }
 
 
 def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(resumed):
@@ -122,6 +141,8 @@ def test_sigkill_mid_multirun_then_same_command_finishes_without_resampling(resu
     hits = sum(m["calls/cache_hits"] for m in metrics)
     total = rows(db)
     assert 0 < stored < total, "the kill must have come mid-way"
+    if resumed["launcher"] == "joblib":  # cache.shards=auto: the killed jobs' shards were folded in by the rerun
+        assert resumed["orphaned"] > 0 and rows(db, "shards") == 0
     assert calls == total - stored and hits == stored
     # ... and the cache holds exactly one row per distinct request of the sweep
     assert total == sum(r["calls"] + r["cache_hits"] for r in records) == calls + hits

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from afx.backends.base import Generation
-from afx.cache import ResponseCache
+from afx.cache import ResponseCache, shard_dir
 from helpers import run_afx
 
 WRITERS, SHARED, OWN = 4, 300, 150
@@ -110,9 +110,12 @@ def test_joblib_multirun_runs_jobs_in_two_processes_under_one_parent_run(tmp_pat
         m = run.data.metrics
         assert {"train/noncompliance_pct", "unmonitored/noncompliance_pct", "calls/model"} <= set(m)
         assert m["train/n_total"] == m["unmonitored/n_total"] == 10
-    # the shared response cache: every call of every job stored once
+    # the shared response cache: every call of every job stored once, written through shards (cache.shards=auto
+    # under a parallel launcher) that were all folded in when their jobs ended
     metrics = [json.loads((j / "metrics.json").read_text())["metrics"] for j in jobs]
-    db = sqlite3.connect(tmp_path / "outputs" / "cache" / "responses.sqlite")
+    cache = tmp_path / "outputs" / "cache" / "responses.sqlite"
+    assert shard_dir(cache).is_dir() and list(shard_dir(cache).iterdir()) == []
+    db = sqlite3.connect(cache)
     assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == sum(m["calls/model"] for m in metrics)
     assert sum(m["calls/cache_hits"] for m in metrics) == 0
 

@@ -41,3 +41,10 @@ def test_full_cache_stops_cleanly_and_keeps_what_was_stored(tmp_path):
     reopened = ResponseCache(tmp_path / "c.sqlite")
     assert stored > 0 and len(reopened) == stored
     assert reopened.get("k0").text == "y" * 2000
+
+
+def test_cache_max_mb_caps_the_jobs_cache(afx_cli, tmp_path):
+    done = afx_cli("model=simulated", "data.limit=40", "progress=false", "cache.max_mb=0.03")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("afx: error: cannot write the response cache") and "cache.max_mb reached" in last

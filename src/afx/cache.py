@@ -2,16 +2,27 @@
 
 Keyed by a hash of the whole request (model identity, parameters, system prompt, messages,
 prefill, sample key). SQLite in WAL mode, safe for several processes on one machine.
+
+Write shards (`shard=True`, used when jobs run in parallel processes): new responses go to a file of this
+process's own, `<cache>.shards/<host>-<pid>-<token>.sqlite`, so parallel jobs never wait for each other's
+write lock; lookups read the main file, then the shard. Closing folds the shard into the main file in one
+transaction and deletes it. A shard whose process died (SIGKILL) is an orphan: the next open of the cache,
+by any afx process, folds it in. Each shard has a `.lock` file its owner holds (flock) while it lives.
 """
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import functools
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,18 +99,99 @@ def _request_key_plain(identity: dict[str, Any], request: GenerationRequest) -> 
 
 
 OPEN_WAIT_S = 60.0  # how long opening waits for other processes that hold the file's locks
+SHARD_GLOB = "*.sqlite"
+
+
+def shard_dir(path: Path) -> Path:
+    """Where the write shards of the cache at `path` live."""
+    return path.with_name(path.name + ".shards")
+
+
+def _connect(path: Path, max_mb: float | None = None) -> sqlite3.Connection:
+    """A connection with WAL, the pragmas and the table set up (the set-up is idempotent). Processes that open a
+    new file at the same moment race to switch it to WAL; SQLite can answer that race "database is locked" at
+    once, without waiting for the busy timeout, so the whole set-up is retried until OPEN_WAIT_S has passed."""
+    conn = sqlite3.connect(path, timeout=OPEN_WAIT_S, check_same_thread=False, isolation_level=None)
+    deadline = time.monotonic() + OPEN_WAIT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if max_mb:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 2**20 / page))}")
+            conn.execute(SCHEMA)
+            conn.execute("SELECT COUNT(*) FROM responses LIMIT 1").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.02)
+
+
+def _remove_shard(shard: Path) -> None:
+    for extra in ("", "-wal", "-shm", ".lock"):
+        Path(f"{shard}{extra}").unlink(missing_ok=True)
+
+
+def fold_shard(conn: sqlite3.Connection, shard: Path) -> int:
+    """Add the shard's entries that the main file lacks (first entry wins), in one transaction; the count added."""
+    conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            added = conn.execute("INSERT OR IGNORE INTO main.responses SELECT * FROM shard.responses").rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("DETACH DATABASE shard")
+    return added
+
+
+def fold_orphan_shards(conn: sqlite3.Connection, path: Path) -> int:
+    """Fold in the shards of processes that are gone (their lock is free); the count of entries added."""
+    added = 0
+    directory = shard_dir(path)
+    if not directory.is_dir():
+        return 0
+    for shard in sorted(directory.glob(SHARD_GLOB)):
+        try:
+            fd = os.open(f"{shard}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            continue  # just folded by another process
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # its process is alive and writing
+        try:
+            if shard.exists():  # checked under the lock: another process may have folded it meanwhile
+                added += fold_shard(conn, shard)
+                _remove_shard(shard)
+        finally:
+            os.close(fd)
+    return added
 
 
 class ResponseCache:
-    """A SQLite table of responses by request key."""
+    """A SQLite table of responses by request key; with `shard=True` this process writes to its own shard."""
 
-    def __init__(self, path: str | Path, max_mb: float | None = None) -> None:
+    def __init__(self, path: str | Path, max_mb: float | None = None, shard: bool = False) -> None:
         self.path = Path(path)
+        self.shard = shard
+        self.max_mb = max_mb
         self._lock = threading.Lock()
+        self._shard_path: Path | None = None
+        self._shard_conn: sqlite3.Connection | None = None
+        self._shard_fd: int | None = None
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=OPEN_WAIT_S, check_same_thread=False, isolation_level=None)
-            self._set_up(max_mb)
+            self._conn = _connect(self.path, max_mb)
+            fold_orphan_shards(self._conn, self.path)
         except sqlite3.DatabaseError as exc:
             raise AfxError(
                 f"response cache {self.path} cannot be opened ({exc}): if it is corrupt, move it away "
@@ -108,38 +200,33 @@ class ResponseCache:
         except OSError as exc:
             raise AfxError(f"response cache {self.path} cannot be created: {exc}") from exc
 
-    def _set_up(self, max_mb: float | None) -> None:
-        """WAL mode, pragmas and the table (all idempotent). Processes that open a new file at the same moment
-        race to switch it to WAL; SQLite can answer that race "database is locked" at once, without waiting
-        for the busy timeout, so the whole set-up is retried until OPEN_WAIT_S has passed."""
-        deadline = time.monotonic() + OPEN_WAIT_S
-        while True:
-            try:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-                if max_mb:
-                    page = self._conn.execute("PRAGMA page_size").fetchone()[0]
-                    self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 2**20 / page))}")
-                self._conn.execute(SCHEMA)
-                self._conn.execute("SELECT COUNT(*) FROM responses LIMIT 1").fetchone()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+    def _writer(self) -> sqlite3.Connection:
+        """Where puts go: the main file, or this process's shard (made on the first put, lock file first)."""
+        if not self.shard:
+            return self._conn
+        if self._shard_conn is None:
+            directory = shard_dir(self.path)
+            directory.mkdir(parents=True, exist_ok=True)
+            shard = directory / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.sqlite"
+            fd = os.open(f"{shard}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the shard is folded in: it is not an orphan
+            self._shard_fd, self._shard_path = fd, shard
+            self._shard_conn = _connect(shard)
+            atexit.register(self.close)  # a process that ends without closing still folds its shard in
+        return self._shard_conn
 
     def get(self, key: str) -> Generation | None:
+        query = "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key=?"
         with self._lock:
-            row = self._conn.execute(
-                "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key=?",
-                (key,),
-            ).fetchone()
+            row = self._conn.execute(query, (key,)).fetchone()
+            if row is None and self._shard_conn is not None:
+                row = self._shard_conn.execute(query, (key,)).fetchone()
         return None if row is None else Generation(*row)
 
     def put(self, key: str, backend: str, generation: Generation) -> None:
         """Store a response; an existing entry (another writer got there first) is kept."""
         with self._lock, _write_errors(self.path):
-            self._conn.execute(
+            self._writer().execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
@@ -153,9 +240,37 @@ class ResponseCache:
             )
 
     def __len__(self) -> int:
+        """Entries stored, in the main file and (not yet folded in) this process's shard."""
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            main = self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            if self._shard_conn is None:
+                return main
+            keys = [row[0] for row in self._shard_conn.execute("SELECT key FROM responses")]
+            present = sum(
+                self._conn.execute("SELECT 1 FROM responses WHERE key=?", (k,)).fetchone() is not None for k in keys
+            )
+            return main + len(keys) - present
+
+    def fold(self) -> int:
+        """Fold this process's shard into the main file now and delete it; the count of entries added."""
+        with self._lock, _write_errors(self.path):
+            if self._shard_conn is None or self._shard_path is None:
+                return 0
+            self._shard_conn.close()
+            self._shard_conn = None
+            added = fold_shard(self._conn, self._shard_path)
+            _remove_shard(self._shard_path)
+            if self._shard_fd is not None:
+                os.close(self._shard_fd)
+            self._shard_fd = self._shard_path = None
+            return added
 
     def close(self) -> None:
+        """Fold the shard in (if any) and close; calling it again does nothing."""
+        if self._closed:
+            return
+        self.fold()
+        atexit.unregister(self.close)
         with self._lock:
             self._conn.close()
+            self._closed = True

@@ -189,6 +189,27 @@ def _run_identity() -> tuple[Path, str, str | None]:
     return out_dir, out_dir.name, None
 
 
+def write_shards(setting: Any) -> bool:
+    """`cache.shards`: true/false, or auto = on when Hydra's launcher is not the basic (one-at-a-time) one, i.e.
+    when jobs may run in parallel processes that would otherwise queue on the cache's write lock."""
+    if isinstance(setting, bool):
+        return setting
+    if str(setting) != "auto":
+        raise AfxError(f"cache.shards must be true, false or auto (got {setting!r})")
+    if not HydraConfig.initialized():
+        return False
+    target = str(HydraConfig.get().launcher.get("_target_", ""))
+    return not target.endswith("BasicLauncher")
+
+
+def open_cache(cache_cfg: Mapping[str, Any]) -> ResponseCache:
+    """The job's response cache from the `cache` config section (size cap, write shards)."""
+    max_mb = cache_cfg.get("max_mb")
+    return ResponseCache(
+        cache_cfg["path"], max_mb=float(max_mb) if max_mb else None, shard=write_shards(cache_cfg.get("shards", "auto"))
+    )
+
+
 def _result_line(spec: JobSpec, values: Mapping[str, float], na: Mapping[str, str]) -> str:
     def pct(key: str) -> str:
         if f"{key}_pct" in values:
@@ -298,7 +319,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     batch = bool(model_cfg.get("batch", False))
     stop = threading.Event()
     model = make_backend(model_cfg)
-    cache = ResponseCache(cfg.cache.path) if cfg.cache.enabled else None
+    cache = open_cache(cache_cfg) if cfg.cache.enabled else None
     if batch and cache is None:
         raise AfxError("model.batch=true needs the response cache (cache.enabled=true): batch results land there")
     backend = CachedBackend(model, cache, policy=retry_policy(model_cfg, cache_cfg), stop=stop, defer=batch)
@@ -443,6 +464,8 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         raise
     finally:
         stop.set()
+        if cache is not None:
+            cache.close()  # folds a write shard into the main file
         run.end(status)
 
 
