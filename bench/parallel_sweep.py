@@ -39,6 +39,8 @@ LAUNCHERS = {
     "joblib_1": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=1"),
     "joblib_2": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
 }
+# the same two workers with cache write shards off: every job writes the one main cache file (the pre-shard way)
+DIRECT = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "cache.shards=false")
 REPEATS = int(os.environ.get("AFX_BENCH_REPEATS", "2"))
 
 
@@ -61,14 +63,18 @@ XLARGE = ("model.delay_s=0", "data.limit=null", "data.samples_per_query=48", "pr
 
 
 def cpu_xlarge() -> None:
-    """`--cpu-xlarge`: the CPU workload at 48 samples per query (~200k samples), basic vs joblib_2, once each:
-    where the fixed start-up and summary (~6.5 s) and the uneven job sizes stop dominating a CPU-only sweep."""
+    """`--cpu-xlarge`: the CPU workload at 48 samples per query (~200k samples), basic vs joblib_2 (and joblib_2
+    with cache write shards off), once each: where the fixed start-up and summary (~6.5 s) and the uneven job sizes
+    stop dominating a CPU-only sweep."""
     result: dict = {"args": " ".join(SWEEP + XLARGE), "load_average_at_start": os.getloadavg()}
-    for name in ("basic", "joblib_2"):
-        wall, n, calls = run(XLARGE + LAUNCHERS[name])
+    for name, largs in (*((n, LAUNCHERS[n]) for n in ("basic", "joblib_2")), ("joblib_2_direct", DIRECT)):
+        wall, n, calls = run(XLARGE + largs)
         result[name] = {"wall_s": round(wall, 2), "samples": n, "model_calls": calls}
         print(f"cpu/xlarge     {name:9s} {wall:.2f} s", flush=True)
     result["speedup_joblib2_vs_basic"] = round(result["basic"]["wall_s"] / result["joblib_2"]["wall_s"], 2)
+    result["speedup_joblib2_direct_vs_basic"] = round(
+        result["basic"]["wall_s"] / result["joblib_2_direct"]["wall_s"], 2
+    )
     result["load_average_at_end"] = os.getloadavg()
     out = Path(__file__).parent / "results" / "parallel_sweep_cpu_xlarge.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -66,3 +66,15 @@ def test_two_nodes_caches_merged_replay_the_whole_sweep_without_model_calls(afx_
     assert len(metrics) == 2
     assert all(m["calls/model"] == 0 and m["calls/cache_hits"] > 0 for m in metrics)
     assert sum(m["calls/cache_hits"] for m in metrics) == len(_rows(merged))
+
+
+def test_a_sources_unfolded_write_shards_are_merged_too(afx_cli, tmp_path):
+    node = tmp_path / "node" / "responses.sqlite"
+    _cache(node, {"k1": "folded"}).close()
+    job = ResponseCache(node, shard=True)  # a job still running (or killed) on that node: entries in its shard
+    job.put("k2", "simulated", Generation("in a shard"))
+    done = afx_cli("cache-merge", "merged.sqlite", str(node))
+    assert done.returncode == 0, done.stderr
+    assert "responses.sqlite.shards/" in done.stdout and "now holds 2 entries" in done.stdout
+    assert _rows(tmp_path / "merged.sqlite") == {"k1": "folded", "k2": "in a shard"}
+    job.close()

@@ -8,6 +8,9 @@ Entries are keyed by the hash of the whole request, so the same key on two nodes
 first entry wins, as in the cache itself: an entry already in TARGET is never replaced. If a source holds a
 different response for a key TARGET already has (two nodes sampled the same request independently), the
 target's entry is kept and the disagreement is counted and reported, never silently mixed.
+
+A source's write shards (`<source>.shards/*.sqlite`: responses of parallel jobs not yet folded into it, e.g. of a
+job killed on that node) are merged too, after the source itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from afx.cache import SCHEMA
+from afx.cache import SCHEMA, shard_dir
 from afx.errors import AfxError
 
 REQUIRED = ("key", "text")
@@ -86,12 +89,22 @@ def merge_one(conn: sqlite3.Connection, source: Path) -> MergeReport:
     return MergeReport(source, rows, added, same, conflicts)
 
 
+def with_shards(sources: list[Path]) -> list[Path]:
+    """Each source followed by its write shards, if it has any."""
+    out: list[Path] = []
+    for source in map(Path, sources):
+        out.append(source)
+        if shard_dir(source).is_dir():
+            out.extend(sorted(shard_dir(source).glob("*.sqlite")))
+    return out
+
+
 def merge_caches(target: Path, sources: list[Path]) -> list[MergeReport]:
-    """Merge every source into `target` (created if missing), one transaction per source."""
+    """Merge every source (and its write shards) into `target` (created if missing), one transaction per file."""
     conn = _connect(Path(target))
     try:
         resolved = Path(target).resolve()
-        return [merge_one(conn, Path(s)) for s in sources if Path(s).resolve() != resolved]
+        return [merge_one(conn, s) for s in with_shards(sources) if s.resolve() != resolved]
     finally:
         conn.close()
 
