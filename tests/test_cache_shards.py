@@ -132,3 +132,16 @@ def test_a_bad_shards_value_is_one_clear_line(tmp_path):
     assert done.returncode != 0
     assert "cache.shards must be true, false or auto (got 'sometimes')" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_corrupt_orphan_shard_is_reported_and_left_not_fatal(tmp_path, caplog):
+    path = tmp_path / "responses.sqlite"
+    ResponseCache(path).close()
+    shard_dir(path).mkdir()
+    bad = shard_dir(path) / "gone-1-x.sqlite"
+    bad.write_bytes(b"not a database " * 300)
+    Path(f"{bad}.lock").touch()
+    cache = ResponseCache(path)  # opens; the bad shard is named in a warning and left for the user
+    assert "cannot be folded in" in caplog.text and str(bad) in caplog.text
+    assert bad.exists() and len(cache) == 0
+    cache.close()

@@ -17,6 +17,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -30,6 +31,8 @@ from typing import Any
 
 from afx.backends.base import Generation, GenerationRequest
 from afx.errors import AfxError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -171,6 +174,8 @@ def fold_orphan_shards(conn: sqlite3.Connection, path: Path) -> int:
             if shard.exists():  # checked under the lock: another process may have folded it meanwhile
                 added += fold_shard(conn, shard)
                 _remove_shard(shard)
+        except sqlite3.DatabaseError as exc:
+            log.warning("cache shard %s cannot be folded in (%s): its responses are not used; move it away", shard, exc)
         finally:
             os.close(fd)
     return added
@@ -182,7 +187,6 @@ class ResponseCache:
     def __init__(self, path: str | Path, max_mb: float | None = None, shard: bool = False) -> None:
         self.path = Path(path)
         self.shard = shard
-        self.max_mb = max_mb
         self._lock = threading.Lock()
         self._shard_path: Path | None = None
         self._shard_conn: sqlite3.Connection | None = None
