@@ -59,16 +59,18 @@ def run(args: tuple[str, ...]) -> tuple[float, int, float]:
         return wall, n, calls
 
 
-XLARGE = ("model.delay_s=0", "data.limit=null", "data.samples_per_query=48", "progress=false")
+def xlarge_args(samples_per_query: int) -> tuple[str, ...]:
+    return ("model.delay_s=0", "data.limit=null", f"data.samples_per_query={samples_per_query}", "progress=false")
 
 
-def cpu_xlarge() -> None:
+def cpu_xlarge(samples_per_query: int = 48) -> None:
     """`--cpu-xlarge`: the CPU workload at 48 samples per query (~200k samples), basic vs joblib_2 (and joblib_2
     with cache write shards off), once each: where the fixed start-up and summary (~6.5 s) and the uneven job sizes
     stop dominating a CPU-only sweep."""
-    result: dict = {"args": " ".join(SWEEP + XLARGE), "load_average_at_start": os.getloadavg()}
+    xlarge = xlarge_args(samples_per_query)
+    result: dict = {"args": " ".join(SWEEP + xlarge), "load_average_at_start": os.getloadavg()}
     for name, largs in (*((n, LAUNCHERS[n]) for n in ("basic", "joblib_2")), ("joblib_2_direct", DIRECT)):
-        wall, n, calls = run(XLARGE + largs)
+        wall, n, calls = run(xlarge + largs)
         result[name] = {"wall_s": round(wall, 2), "samples": n, "model_calls": calls}
         print(f"cpu/xlarge     {name:9s} {wall:.2f} s", flush=True)
     result["speedup_joblib2_vs_basic"] = round(result["basic"]["wall_s"] / result["joblib_2"]["wall_s"], 2)
@@ -76,14 +78,16 @@ def cpu_xlarge() -> None:
         result["basic"]["wall_s"] / result["joblib_2_direct"]["wall_s"], 2
     )
     result["load_average_at_end"] = os.getloadavg()
-    out = Path(__file__).parent / "results" / "parallel_sweep_cpu_xlarge.json"
+    suffix = "" if samples_per_query == 48 else f"_{samples_per_query}"
+    out = Path(__file__).parent / "results" / f"parallel_sweep_cpu_xlarge{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
 def main() -> None:
-    if "--cpu-xlarge" in sys.argv:
-        return cpu_xlarge()
+    if "--cpu-xlarge" in sys.argv:  # [--cpu-xlarge N]: N samples per query (default 48)
+        after = sys.argv[sys.argv.index("--cpu-xlarge") + 1 :]
+        return cpu_xlarge(int(after[0]) if after else 48)
     result: dict = {
         "cores": os.cpu_count(),
         "repeats": REPEATS,
