@@ -17,6 +17,7 @@ from afx.paths import conf_dir
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from afx.backends import release_backends
     from afx.job import run_job
     from afx.variations import InapplicableVariation
 
@@ -30,6 +31,8 @@ def _app(cfg: DictConfig) -> float | None:
     except AfxError as exc:
         print(f"afx: error: {one_line(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        release_backends()  # at every job's end, also on errors and Ctrl-C: no request process outlives its job
     return None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from afx.backends.base import Backend, Generation, GenerationRequest
 from afx.errors import AfxError
 
-__all__ = ["BACKENDS", "Backend", "Generation", "GenerationRequest", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "Generation", "GenerationRequest", "release_backends", "make_backend"]
 # model.backend -> "module:Class"; a model YAML may also name any "module:Class" directly.
 BACKENDS: dict[str, str] = {
     "anthropic": "afx.backends.anthropic_api:AnthropicBackend",
@@ -42,3 +42,11 @@ def make_backend(model: Mapping[str, Any]) -> Backend:
             _INSTANCES.clear()
         _INSTANCES[key] = cls(model)
     return _INSTANCES[key]
+
+
+def release_backends() -> None:
+    """At a job's end: each backend's `release()` (e.g. stop request processes); its next call starts them again."""
+    for backend in list(_INSTANCES.values()):
+        release = getattr(backend, "release", None)
+        if release is not None:
+            release()

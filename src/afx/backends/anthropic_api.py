@@ -12,17 +12,22 @@
   `model.api_version: "2023-06-01"` (sent as the anthropic-version header) on a model that still takes it.
 - Before the first request of the process the key and model id are checked once (GET /v1/models/{id});
   a fully cached rerun makes no request at all. `model.verify=false` skips the check.
+- `model.request_processes` > 1 sends the requests from that many worker processes, each with its own SDK client
+  (request_processes.py): the SDK's Python per call then runs under several GILs. Same requests, same errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import json
 import logging
 import os
 import re
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +70,40 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    """What decides how afx treats an SDK error, as plain data (it crosses the pipe from a request process):
+    kind "timeout", "connection" or "status"; for a status, the code, the API's message and error type, and the
+    headers that carry a retry-after."""
+
+    kind: str
+    message: str = ""
+    status: int = 0
+    error_type: str = ""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+RETRY_AFTER_HEADERS = ("retry-after-ms", "retry-after")
+
+
+def describe_failure(exc: BaseException, sdk: Any) -> ApiFailure | None:
+    """An SDK exception as an ApiFailure; None for any other exception (those are raised unchanged)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return ApiFailure("timeout")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ApiFailure("connection", str(exc.__cause__ or exc)[:200])
+    if not isinstance(exc, sdk.APIStatusError):
+        return None
+    headers = exc.response.headers
+    return ApiFailure(
+        "status",
+        str(getattr(exc, "api_message", None) or getattr(exc, "message", "") or "")[:300],
+        exc.status_code,
+        str(getattr(exc, "type", None) or ""),
+        {name: headers[name] for name in RETRY_AFTER_HEADERS if headers.get(name) is not None},
+    )
 
 
 def api_key(model: Mapping[str, Any], default_env: str) -> tuple[str, str | None]:
@@ -173,6 +212,9 @@ class AnthropicBackend:
                     f"top_p and top_k at any value; drop them (temperature 1.0 is the API default) or set "
                     f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
                 )
+        processes = model.get("request_processes", 1)
+        if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+            raise AfxError(f"model.request_processes must be a whole number >= 1, got {processes!r}")
         check_prefill_config(model, has_prefix)
 
     def __init__(self, model: Mapping[str, Any]) -> None:
@@ -190,6 +232,10 @@ class AnthropicBackend:
         self.max_attempts = int(model.get("max_attempts") or 3)
         self.api_version = str(model.get("api_version") or "") or None
         self.open_telemetry = _otel_option(model.get("open_telemetry", False))
+        self.request_processes = int(model.get("request_processes", 1))
+        self.max_concurrency = int(model.get("max_concurrency") or 1)
+        self._processes: Any = None  # request_processes.RequestProcesses, started on the first fresh call
+        self._deprecation_checked = False
         self._key = key
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -202,30 +248,61 @@ class AnthropicBackend:
 
         return anthropic
 
+    def client_options(self) -> dict[str, Any]:
+        """The SDK client's options (here and in request processes); its own retries are off."""
+        headers = {"anthropic-version": self.api_version} if self.api_version else None
+        otel = {} if self.open_telemetry is None else {"open_telemetry": self.open_telemetry}
+        return {
+            "api_key": self._key,
+            "base_url": self.base_url,
+            "max_retries": 0,
+            "timeout": self.timeout_s,
+            "default_headers": headers,
+            **otel,
+        }
+
     @property
     def client(self) -> Any:
-        """The SDK client, made on first use (thread-safe); its own retries are off."""
+        """The SDK client, made on first use (thread-safe)."""
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
                     for name in QUIET_LOGGERS:
                         logging.getLogger(name).setLevel(logging.WARNING)
-                    headers = {"anthropic-version": self.api_version} if self.api_version else None
-                    otel = {} if self.open_telemetry is None else {"open_telemetry": self.open_telemetry}
-                    self._client = self._sdk.Anthropic(
-                        api_key=self._key,
-                        base_url=self.base_url,
-                        max_retries=0,
-                        timeout=self.timeout_s,
-                        default_headers=headers,
-                        **otel,
-                    )
+                    self._client = self._sdk.Anthropic(**self.client_options())
                     self._warn_if_deprecated()
         return self._client
+
+    @property
+    def processes(self) -> Any:
+        """The request processes (model.request_processes > 1), started on first use (thread-safe)."""
+        if self._processes is None:
+            with self._client_lock:
+                if self._processes is None:
+                    from afx.backends.request_processes import RequestProcesses
+
+                    self._warn_if_deprecated()
+                    self._processes = RequestProcesses(
+                        self.request_processes,
+                        self.client_options(),
+                        threads=-(-self.max_concurrency // self.request_processes),
+                        wait_s=self.timeout_s + 30,
+                    )
+        return self._processes
+
+    def release(self) -> None:
+        """Stop the request processes, if any (at a job's end; the next fresh call starts them again)."""
+        with self._client_lock:
+            processes, self._processes = self._processes, None
+        if processes is not None:
+            processes.close()
 
     def _warn_if_deprecated(self) -> None:
         """One log line when the SDK's deprecation table has an end-of-life date for the model (the SDK's own
         DeprecationWarning is hidden by Python's default warning filters)."""
+        if self._deprecation_checked:
+            return
+        self._deprecation_checked = True
         try:
             from anthropic._data import DEPRECATED_MODELS  # the SDK's table; a private module, so guarded
         except ImportError:
@@ -292,6 +369,14 @@ class AnthropicBackend:
     def generate(self, request: GenerationRequest, seed: int) -> UsageGeneration:
         params = self.request_params(request)
         extra = {key: params.pop(key) for key in EXTRA_SAMPLING if key in params}  # not in the SDK 2.x signature
+        if self.request_processes > 1:
+            from afx.backends.request_processes import RemoteFailure
+
+            try:
+                body = self.processes.create(params, extra or None)
+            except RemoteFailure as exc:
+                raise self.failure_error(exc.failure) from None
+            return self.parse(json.loads(body))
         try:
             # The raw response's JSON: the same request, retries and errors as messages.create (a non-2xx answer
             # still raises APIStatusError), without building the typed Message we would only read five fields of.
@@ -303,19 +388,19 @@ class AnthropicBackend:
 
     def translate(self, exc: Exception) -> Exception:
         """An SDK exception as TransientError (retry) or AfxError (the user must act); others unchanged."""
-        sdk = self._sdk
-        if isinstance(exc, sdk.APITimeoutError):
+        failure = describe_failure(exc, self._sdk)
+        return exc if failure is None else self.failure_error(failure)
+
+    def failure_error(self, failure: ApiFailure) -> Exception:
+        """TransientError (retry) or AfxError (the user must act) for an SDK error, in-process or from a worker."""
+        if failure.kind == "timeout":
             return TransientError("timeout", f"no answer within {self.timeout_s:g}s")
-        if isinstance(exc, sdk.APIConnectionError):
-            return TransientError("connection", str(exc.__cause__ or exc)[:200])
-        if not isinstance(exc, sdk.APIStatusError):
-            return exc
-        status = exc.status_code
-        message = str(getattr(exc, "api_message", None) or getattr(exc, "message", "") or "")[:300]
-        kind = str(getattr(exc, "type", None) or "")
+        if failure.kind == "connection":
+            return TransientError("connection", failure.message)
+        status = failure.status
         if status in TRANSIENT_STATUS or status >= 500:
-            return TransientError(str(status), message, retry_after_s(exc.response.headers))
-        return self.fatal(status, kind, message)
+            return TransientError(str(status), failure.message, retry_after_s(failure.headers))
+        return self.fatal(status, failure.error_type, failure.message)
 
     def fatal(self, status: int, kind: str, message: str) -> AfxError:
         where = f"model={self.model_id}"
