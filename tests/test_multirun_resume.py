@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from afx.cache import shard_dir
+from afx.cache import shard_files
 from helpers import run_afx
 
 N_QUERIES = 12
@@ -45,7 +45,7 @@ def rows(db: Path, where: str = "all") -> int:
     """Distinct responses stored in the main file and the write shards of parallel jobs (live or orphaned), or
     in the shards only (`where="shards"`)."""
     files = [db] if db.exists() and where == "all" else []
-    files += sorted(shard_dir(db).glob("*.sqlite")) if shard_dir(db).is_dir() else []
+    files += shard_files(db)
     return len(set().union(*(_keys(f) for f in files)))
 
 

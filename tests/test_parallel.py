@@ -16,16 +16,16 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from afx.backends.base import Generation
-from afx.cache import ResponseCache, shard_dir
+from afx.cache import ResponseCache, shard_dir, shard_files
 from helpers import run_afx
 
 WRITERS, SHARED, OWN = 4, 300, 150
 
 
-def _writer(path: str, index: int, barrier: Any, out: Any) -> None:
+def _writer(path: str, index: int, barrier: Any, out: Any, shard: bool) -> None:
     """One process: open the cache at the same moment as the others, write shared and own keys, read them back."""
     barrier.wait()
-    cache = ResponseCache(path)  # the first writers race to create the file, switch it to WAL and make the table
+    cache = ResponseCache(path, shard=shard)  # the first writers race to create the file, switch it to WAL, ...
     keys = [f"shared-{j}" for j in range(SHARED)] + [f"own-{index}-{j}" for j in range(OWN)]
     random.Random(index).shuffle(keys)
     for key in keys:
@@ -35,11 +35,12 @@ def _writer(path: str, index: int, barrier: Any, out: Any) -> None:
     out.put((index, missing))
 
 
-def test_concurrent_processes_write_every_entry_exactly_once(tmp_path):
+@pytest.mark.parametrize("shard", [False, True], ids=["direct", "write shards"])
+def test_concurrent_processes_write_every_entry_exactly_once(tmp_path, shard):
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(WRITERS), ctx.Queue()
     path = tmp_path / "cache" / "responses.sqlite"
-    procs = [ctx.Process(target=_writer, args=(str(path), i, barrier, out)) for i in range(WRITERS)]
+    procs = [ctx.Process(target=_writer, args=(str(path), i, barrier, out, shard)) for i in range(WRITERS)]
     for p in procs:
         p.start()
     for p in procs:
@@ -58,6 +59,7 @@ def test_concurrent_processes_write_every_entry_exactly_once(tmp_path):
         assert text.startswith(key + " by writer ") and text[-1].isdigit()
     own_texts = {k: t for k, t in rows if k.startswith("own-")}
     assert all(t.endswith(f"writer {k.split('-')[1]}") for k, t in own_texts.items())
+    assert shard_files(path) == [], "every write shard was folded in and deleted"
 
 
 class PidCallback(Callback):

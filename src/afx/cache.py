@@ -110,6 +110,12 @@ def shard_dir(path: Path) -> Path:
     return path.with_name(path.name + ".shards")
 
 
+def shard_files(path: Path) -> list[Path]:
+    """The write shards (live or orphaned) of the cache at `path`, sorted."""
+    directory = shard_dir(path)
+    return sorted(directory.glob(SHARD_GLOB)) if directory.is_dir() else []
+
+
 def _connect(path: Path, max_mb: float | None = None) -> sqlite3.Connection:
     """A connection with WAL, the pragmas and the table set up (the set-up is idempotent). Processes that open a
     new file at the same moment race to switch it to WAL; SQLite can answer that race "database is locked" at
@@ -157,10 +163,7 @@ def fold_shard(conn: sqlite3.Connection, shard: Path) -> int:
 def fold_orphan_shards(conn: sqlite3.Connection, path: Path) -> int:
     """Fold in the shards of processes that are gone (their lock is free); the count of entries added."""
     added = 0
-    directory = shard_dir(path)
-    if not directory.is_dir():
-        return 0
-    for shard in sorted(directory.glob(SHARD_GLOB)):
+    for shard in shard_files(path):
         try:
             fd = os.open(f"{shard}.lock", os.O_RDWR)
         except FileNotFoundError:

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from afx.cache import SCHEMA, shard_dir
+from afx.cache import SCHEMA, shard_files
 from afx.errors import AfxError
 
 REQUIRED = ("key", "text")
@@ -91,12 +91,7 @@ def merge_one(conn: sqlite3.Connection, source: Path) -> MergeReport:
 
 def with_shards(sources: list[Path]) -> list[Path]:
     """Each source followed by its write shards, if it has any."""
-    out: list[Path] = []
-    for source in map(Path, sources):
-        out.append(source)
-        if shard_dir(source).is_dir():
-            out.extend(sorted(shard_dir(source).glob("*.sqlite")))
-    return out
+    return [path for source in map(Path, sources) for path in (source, *shard_files(source))]
 
 
 def merge_caches(target: Path, sources: list[Path]) -> list[MergeReport]:
