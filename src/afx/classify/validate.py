@@ -1,9 +1,17 @@
 """`afx validate-classifier`: score a classifier against a labelled file of transcripts.
 
-Usage: afx validate-classifier [file=PATH] [out=PATH] [any config overrides, e.g. classifier=llm_judge_local]
-The file is JSONL (or CSV with the same columns): setting, tier, query, text, labels{...}; see
-afx/data/labelled/transcripts_v1.jsonl. Prints accuracy, precision, recall, Cohen's kappa and the
-confusion matrix per label (and per criterion where both sides have them).
+Usage: afx validate-classifier [file=PATH] [out=PATH] [labels.name=... labels.map='{...}'] [bootstrap=2000]
+       [seed=0] [votes_draws=200] [any config overrides, e.g. classifier=llm_judge model=openai_compatible]
+
+- file: our JSONL (default: afx/data/labelled/transcripts_v2.jsonl, else v1), CSV, or JSON
+  `{"samples": [{"text": ..., "label": ...}]}` with `labels.map` and `labels.name` (see labelled_io.py).
+- Each item's text is parsed with the parse policy of the model config given (`model=openai_compatible`), strict
+  when no `model` override is given; the report counts parse statuses and repairs.
+- Per label: n, accuracy, precision, recall, F1, kappa, sensitivity, specificity, the confusion matrix, bootstrap
+  95% intervals (`bootstrap` resamples, `seed`) and AUROC from the classifier's scores (null without scores),
+  with a ROC curve PNG beside the report. A judge run with `classifier.votes=k` adds the votes curve (kappa and
+  AUROC for 1..k votes from the stored votes, `votes_draws` random subsets each, with calls per transcript).
+- Each validation is an MLflow run (`afx.kind=validation`) in the sweeps' store, with the report and plots.
 LLM judges are scored on every label of every item: unless given, classifier.scope=all and the
 unmonitored_reasoning judge is added to classifier.judges (a sweep's defaults skip what its metrics do not
 need, which would leave labels unscored). The overrides added are printed and kept in the report.
@@ -11,139 +19,70 @@ need, which would leave labels unscored). The overrides added are printed and ke
 
 from __future__ import annotations
 
-import csv
+import dataclasses
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from afx import tracking
+from afx.classify.agreement import binary_scores
 from afx.classify.base import build_classifier
-from afx.errors import AfxError
+from afx.classify.labelled_io import GOLD, LabelOptions, load_labelled
+from afx.classify.validate_score import CRITERIA, NONCOMPLIANCE, evaluate, predict, score, to_transcript
+from afx.classify.votes_curve import curve_markdown, votes_curve
+from afx.errors import AfxError, one_line
+from afx.parse_policy import ParsePolicy
 from afx.paths import conf_dir, data_dir
-from afx.transcript import Status, Transcript, turn_outcome
 
-BINARY = {
-    "noncompliant": "compliance",
-    "af_partial": "af_partial",
-    "af_full": "af_full",
-    "generic_af": "generic_af",
-    "unmonitored_reasoning": "unmonitored_reasoning",
-}
-CRITERIA = {"af_partial_criteria": "af_partial", "unmonitored_criteria": "unmonitored_reasoning"}
-NONCOMPLIANCE = {"helpful_only": "refusal", "animal_welfare": "welfare_support"}
-
-
-def binary_scores(pairs: Iterable[tuple[bool, bool]]) -> dict[str, Any]:
-    """Accuracy, precision, recall, Cohen's kappa and the confusion matrix of (gold, predicted) pairs."""
-    pairs = list(pairs)
-    tp = sum(g and p for g, p in pairs)
-    tn = sum(not g and not p for g, p in pairs)
-    fp = sum(not g and p for g, p in pairs)
-    fn = sum(g and not p for g, p in pairs)
-    n = len(pairs)
-    if n == 0:
-        return {"n": 0, "na": "no items with both a gold label and a prediction"}
-    acc = (tp + tn) / n
-    expected = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / (n * n)
-    kappa = (acc - expected) / (1 - expected) if expected < 1 else (1.0 if acc == 1 else 0.0)
-    return {
-        "n": n,
-        "accuracy": round(acc, 4),
-        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-        "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-        "kappa": round(kappa, 4),
-        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
-    }
+__all__ = [
+    "BINARY",
+    "CRITERIA",
+    "NONCOMPLIANCE",
+    "binary_scores",
+    "judge_every_label",
+    "load_labelled",
+    "main",
+    "score",
+    "to_transcript",
+]
+BINARY = GOLD
+OWN_OPTIONS = ("file", "out", "bootstrap", "seed", "votes_draws")
 
 
-def load_labelled(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise AfxError(f"labelled file {path} does not exist")
-    if path.suffix == ".csv":
-        with path.open(encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        for row in rows:
-            row["labels"] = json.loads(row.get("labels") or "{}")
-        return rows
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def default_labelled_file() -> Path:
+    """Our newest labelled set: transcripts_v2.jsonl when it exists, else v1."""
+    folder = data_dir() / "labelled"
+    v2 = folder / "transcripts_v2.jsonl"
+    return v2 if v2.is_file() else folder / "transcripts_v1.jsonl"
 
 
-def to_transcript(item: dict[str, Any], index: int) -> Transcript:
-    text = str(item["text"])
-    t = Transcript(
-        str(item.get("id", index)),
-        str(item.get("query", "")),
-        str(item["tier"]),
-        str(item["setting"]),
-        "none",
-        "default",
-        turns=[text],
-    )
-    outcome = turn_outcome(text)
-    return t.finish(Status.OK if outcome == "output" else (Status.TURN_LIMIT if outcome == "continue" else outcome))
-
-
-def score(classifier: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Run the classifier on every labelled item and compare, label by label."""
-    predictions: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        t = to_transcript(item, i)
-        labels = classifier.label(t, NONCOMPLIANCE[t.setting]) if t.valid else {}
-        predictions.append({"id": t.query_id, "status": t.status, "labels": labels})
-    report: dict[str, Any] = {"n_items": len(items), "labels": {}, "criteria": {}}
-    report["malformed"] = binary_scores(
-        (bool(it["labels"].get("malformed")), p["status"] != "ok") for it, p in zip(items, predictions, strict=True)
-    )
-    for gold_key, label in BINARY.items():
-        pairs, missing = [], 0
-        for item, pred in zip(items, predictions, strict=True):
-            gold = item["labels"].get(gold_key)
-            got = pred["labels"].get(label)
-            if gold is None or pred["status"] != "ok":
-                continue
-            value = None if got is None else (got.get("noncompliant") if label == "compliance" else got.get("final"))
-            if value is None:
-                missing += 1
-                continue
-            pairs.append((bool(gold), bool(value)))
-        scores = binary_scores(pairs)
-        scores["unjudged_or_unparsed"] = missing
-        report["labels"][gold_key] = scores
-    for gold_key, label in CRITERIA.items():
-        per: dict[int, list[tuple[bool, bool]]] = {}
-        for item, pred in zip(items, predictions, strict=True):
-            gold = item["labels"].get(gold_key)
-            got = (pred["labels"].get(label) or {}).get("criteria")
-            if not gold or not got or pred["status"] != "ok":
-                continue
-            for k, (g, p) in enumerate(zip(gold, got, strict=False), start=1):
-                if g is not None and p is not None:
-                    per.setdefault(k, []).append((bool(g), bool(p)))
-        report["criteria"][gold_key] = {f"criterion_{k}": binary_scores(v) for k, v in sorted(per.items())}
-    return report
-
-
-def markdown(report: dict[str, Any], name: str) -> str:
-    lines = [
-        f"### {name} on {report['n_items']} labelled transcripts",
-        "",
-        "| label | n | accuracy | precision | recall | kappa | unjudged |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for key, s in report["labels"].items():
-        if s.get("n"):
-            lines.append(
-                f"| {key} | {s['n']} | {s['accuracy']} | {s['precision']} | {s['recall']} | {s['kappa']} "
-                f"| {s['unjudged_or_unparsed']} |"
-            )
+def split_args(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(validate-classifier's own options incl. labels.*, the Hydra config overrides)."""
+    opts, overrides = {}, []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and (key in OWN_OPTIONS or key.startswith("labels.")):
+            opts[key] = value
         else:
-            lines.append(f"| {key} | 0 | n/a | n/a | n/a | n/a | {s['unjudged_or_unparsed']} |")
-    return "\n".join(lines)
+            overrides.append(arg)
+    return opts, overrides
+
+
+def _int_option(opts: Mapping[str, str], key: str, default: int, minimum: int) -> int:
+    try:
+        value = int(opts.get(key, default))
+    except ValueError:
+        raise AfxError(f"{key}={opts[key]!r} is not a whole number") from None
+    if value < minimum:
+        raise AfxError(f"{key}={value} must be >= {minimum}")
+    return value
 
 
 def judge_every_label(classifier_cfg: dict[str, Any], overrides: list[str]) -> list[str]:
@@ -161,30 +100,203 @@ def judge_every_label(classifier_cfg: dict[str, Any], overrides: list[str]) -> l
     return added
 
 
-def main(argv: list[str]) -> int:
-    opts = dict(a.split("=", 1) for a in argv if a.startswith(("file=", "out=")))
-    overrides = [a for a in argv if not a.startswith(("file=", "out="))]
-    path = Path(opts.get("file") or data_dir() / "labelled" / "transcripts_v1.jsonl")
-    items = load_labelled(path)
+def classifier_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Name, kind and (for judges) the judge model and what decides a label: what tells classifiers apart."""
+    out: dict[str, Any] = {"name": cfg.get("name"), "kind": cfg.get("kind"), "version": cfg.get("version")}
+    judge = cfg.get("judge")
+    if isinstance(judge, Mapping):
+        out["judge_model"] = judge.get("model") or judge.get("name")
+        out["judge_backend"] = judge.get("backend")
+        for key in ("judges", "scope", "votes", "vote_rule", "threshold", "temperature", "max_tokens"):
+            if key in cfg:
+                out[key] = cfg[key]
+    return out
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            return cfg
+    except AfxError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Hydra's composition errors: one line for the user
+        raise AfxError(f"config overrides {' '.join(overrides)}: {one_line(str(exc))}") from exc
+
+
+def parse_policy_for(cfg: DictConfig, overrides: list[str]) -> ParsePolicy | None:
+    """The model config's parse policy when the command names a model (`model=...`), else None (strict)."""
+    if not any(o.split("=", 1)[0].lstrip("+~") == "model" or o.lstrip("+~").startswith("model.") for o in overrides):
+        return None
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    assert isinstance(model_cfg, dict)
+    return ParsePolicy.from_model_config(model_cfg)
+
+
+def _judge_cost(classifier: Any, n_labelled: int) -> tuple[dict[str, Any] | None, float | None, float | None]:
+    """(the report's judge usage, judge requests per transcript, tokens per transcript) from the call stats."""
+    stats = getattr(classifier, "stats", None)
+    if stats is None or not hasattr(stats, "calls"):
+        return None, None, None
+    requests = stats.calls + stats.cache_hits
+    tokens = stats.input_tokens + stats.completion_tokens + stats.cache_read_tokens + stats.cache_write_tokens
+    usage = {
+        "calls": stats.calls,
+        "cache_hits": stats.cache_hits,
+        "retries": stats.retries,
+        "tokens": tokens,
+        "transcripts_labelled": n_labelled,
+    }
+    per = requests / n_labelled if n_labelled else None
+    # tokens are known for fresh calls only: scale the mean per fresh call to every request
+    tok = tokens / stats.calls * requests / n_labelled if stats.calls and tokens and n_labelled else None
+    return usage, per, tok
+
+
+def markdown(report: Mapping[str, Any], name: str) -> str:
+    """The per-label table printed at the end."""
+    lines = [
+        f"### {name} on {report['n_items']} labelled transcripts",
+        "",
+        "| label | n | accuracy | precision | recall | f1 | kappa (95% CI) | AUROC | unjudged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, s in report["labels"].items():
+        if s.get("n"):
+            ci = (s.get("ci95") or {}).get("kappa")
+            kappa = f"{s['kappa']} [{ci[0]}, {ci[1]}]" if ci else str(s["kappa"])
+            lines.append(
+                f"| {key} | {s['n']} | {s['accuracy']} | {s['precision']} | {s['recall']} | {s['f1']} | {kappa} "
+                f"| {s['auroc'] if s['auroc'] is not None else 'n/a'} | {s['unjudged_or_unparsed']} |"
+            )
+        else:
+            lines.append(f"| {key} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | {s['unjudged_or_unparsed']} |")
+    parse = report.get("parse") or {}
+    if parse:
+        statuses = ", ".join(f"{k} {v}" for k, v in parse["statuses"].items())
+        repairs = ", ".join(f"{k} {v}" for k, v in parse["repairs"].items()) or "none"
+        lines += ["", f"parse: {statuses}; repairs: {repairs}; reasoning only: {parse.get('reasoning_only', 0)}"]
+    return "\n".join(lines)
+
+
+def _metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, s in report["labels"].items():
+        for name in ("n", "accuracy", "precision", "recall", "f1", "kappa", "sensitivity", "specificity", "auroc"):
+            if isinstance(s.get(name), int | float):
+                out[f"{key}/{name}"] = float(s[name])
+        for name, ci in (s.get("ci95") or {}).items():
+            if ci:
+                out[f"{key}/{name}_lo"], out[f"{key}/{name}_hi"] = float(ci[0]), float(ci[1])
+    for status, n in report["parse"]["statuses"].items():
+        out[f"parse/{status}"] = float(n)
+    for kind, n in report["parse"]["repairs"].items():
+        out[f"parse/repaired/{kind}"] = float(n)
+    return out
+
+
+def open_run(cfg: DictConfig, report: Mapping[str, Any], path: Path) -> tracking.JobRun:
+    """The validation's MLflow run, in the same store and experiment as sweeps (tracking.uri respected)."""
+    root = Path(str(cfg.paths.root))
+    uri = tracking.tracking_uri(root, cfg.tracking.get("uri"))
+    summary = report["classifier_config"]
+    tags = {
+        "afx.kind": "validation",
+        "classifier": str(summary.get("name")),
+        "classifier_kind": str(summary.get("kind")),
+        "judge_model": str(summary.get("judge_model") or "none"),
+        "labels.file": path.name,
+        "labels.file_sha256": report["file_sha256"],
+        "parse_policy": "model" if report["model_parse_policy"] else "strict",
+    }
+    name = f"validate {summary.get('name')} on {path.name}"
+    return tracking.JobRun(uri, str(cfg.tracking.experiment), str(cfg.tracking.artifact_root), name, tags)
+
+
+def main(argv: list[str]) -> int:
+    opts, overrides = split_args(argv)
+    label_opts = LabelOptions.from_options({k: v for k, v in opts.items() if k.startswith("labels.")})
+    resamples = _int_option(opts, "bootstrap", 2000, 0)
+    seed = _int_option(opts, "seed", 0, 0)
+    draws = _int_option(opts, "votes_draws", 200, 1)
+    path = Path(opts.get("file") or default_labelled_file())
+    items = load_labelled(path, label_opts)
+    cfg = compose_config(overrides)
+    policy = parse_policy_for(cfg, overrides)
+    classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
     added = judge_every_label(classifier_cfg, overrides)
     if added:
         print(f"afx validate-classifier: scoring every label: {' '.join(added)}")
     classifier = build_classifier(classifier_cfg)
-    report = score(classifier, items)
-    report["classifier"] = classifier_cfg.get("name")
-    report["overrides_added"] = added
-    report["file"] = str(path)
-    if hasattr(classifier, "stats"):
-        report["judge_calls"] = classifier.stats.calls
-    out = Path(opts.get("out") or Path("outputs") / "validation" / f"{classifier_cfg.get('name')}.json")
+    name = str(classifier_cfg.get("name"))
+    report: dict[str, Any] = {
+        "classifier": name,
+        "classifier_config": classifier_summary(classifier_cfg),
+        "file": str(path),
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "model_parse_policy": policy.as_dict() if policy is not None else None,
+        "label_options": {"name": label_opts.name, "map": dict(label_opts.map)} if label_opts.map else None,
+        "bootstrap": {"resamples": resamples, "seed": seed},
+        "overrides_added": added,
+    }
+    out = Path(opts.get("out") or Path("outputs") / "validation" / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report, str(classifier_cfg.get("name"))))
+    run = open_run(cfg, report, path)
+    try:
+        predictions = predict(classifier, items, policy)
+        scored, data = evaluate(items, predictions, resamples, seed)
+        report.update(scored)
+        usage, calls, tokens = _judge_cost(classifier, sum(bool(p.labels) for p in predictions))
+        if usage is not None:
+            report["judge_calls"] = usage["calls"]
+            report["judge_usage"] = usage
+        curve = votes_curve(
+            data,
+            int(classifier_cfg.get("votes", 1)) if classifier_cfg.get("kind") == "llm_judge" else 1,
+            draws,
+            seed,
+            str(classifier_cfg.get("vote_rule", "majority")),
+            float(classifier_cfg.get("threshold", 0.5)),
+            calls,
+            tokens,
+        )
+        if curve is not None:
+            report["votes_curve"] = curve
+        report["mlflow"] = {"uri": run.uri, "run_id": run.run_id}
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        artifacts = [out, *write_plots(report, data, out, name)]
+        (preds_path := out.with_suffix(".items.jsonl")).write_text(
+            "".join(json.dumps(dataclasses.asdict(p), default=str) + "\n" for p in predictions)
+        )
+        params = {"classifier": classifier_cfg, "labels_file": str(path), **report["bootstrap"]}
+        run.log_params(tracking.flatten(params))
+        run.log_metrics(_metrics(report))
+        for artifact in [*artifacts, preds_path]:
+            run.log_artifact(artifact)
+    except BaseException:
+        run.end("FAILED")
+        raise
+    run.end()
+    print(markdown(report, name))
+    if curve is not None:
+        print(f"\nvotes curve ({curve['draws']} random subsets of the {curve['k']} stored votes per point):")
+        print(curve_markdown(curve))
     print(f"\nfull report: {out}")
+    print(f"MLflow run {run.run_id} (afx.kind=validation): {tracking.ui_command(run.uri)}")
     return 0
+
+
+def write_plots(report: Mapping[str, Any], data: Mapping[str, Any], out: Path, name: str) -> list[Path]:
+    """The ROC curve PNG (when a label has an AUROC) and the votes curve PNG (when there is one), beside out."""
+    from afx.classify.validate_plots import roc_png, votes_png
+
+    paths = []
+    roc = roc_png(data, report, out.with_name(out.stem + "_roc.png"), f"{name} on {Path(report['file']).name}")
+    if roc is not None:
+        paths.append(roc)
+    if report.get("votes_curve"):
+        paths.append(votes_png(report["votes_curve"], out.with_name(out.stem + "_votes.png"), f"{name}: votes curve"))
+    return paths
