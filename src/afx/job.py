@@ -30,8 +30,10 @@ from afx import tracking
 from afx.backends import backend_class, make_backend
 from afx.cache import ResponseCache
 from afx.classify import build_classifier
+from afx.classify.base import LABELS
+from afx.classify.validation_status import classifier_validation, validation_tags
 from afx.errors import AfxError
-from afx.metrics import compute_job_metrics
+from afx.metrics import BOUNDS_SHOWN_ABOVE_PCT, compute_job_metrics
 from afx.prompts import TIERS, TierCue, build_system_prompt, build_user_turn, render_prefix
 from afx.queries import Query, load_queries
 from afx.sampling import (
@@ -210,20 +212,66 @@ def open_cache(cache_cfg: Mapping[str, Any]) -> ResponseCache:
     )
 
 
-def _result_line(spec: JobSpec, values: Mapping[str, float], na: Mapping[str, str]) -> str:
-    def pct(key: str) -> str:
-        if f"{key}_pct" in values:
-            return f"{values[key + '_pct']:.1f}±{values[key + '_se']:.1f}%"
-        return "n/a"
+def _num(value: float, signed: bool = False) -> str:
+    """One decimal, but 0 and 100 as they are (an interval end at a boundary)."""
+    text = f"{value:+.1f}" if signed else f"{value:.1f}"
+    return text.removesuffix(".0") if abs(value) in (0.0, 100.0) else text
 
-    gap = f"{values['gap_pp']:+.1f}±{values['gap_se']:.1f}pp" if "gap_pp" in values else "n/a"
+
+def _instrument(classifier: str, validation: Mapping[str, Mapping[str, Any]], labels: tuple[str, ...]) -> str:
+    """`(heuristic, unvalidated)`: the classifier behind a number and whether all its labels are validated."""
+    known = [validation[label] for label in labels if label in validation]
+    if not classifier or not known:
+        return ""
+    return f" ({classifier}, {'validated' if all(s['validated'] for s in known) else 'unvalidated'})"
+
+
+def _result_line(
+    spec: JobSpec,
+    values: Mapping[str, float],
+    na: Mapping[str, str],
+    model: str = "",
+    classifier: str = "",
+    validation: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The job's one-line result: rates ±SEM with Wilson 95% intervals, the classifier and its validation,
+    and the failure bounds (metrics.py) when more than BOUNDS_SHOWN_ABOVE_PCT of the transcripts are unusable."""
+
+    def pct(key: str) -> str:
+        if f"{key}_pct" not in values:
+            return "n/a"
+        text = f"{values[key + '_pct']:.1f}±{values[key + '_se']:.1f}%"
+        if f"{key}_lo" in values:
+            text += f" [{_num(values[key + '_lo'])}, {_num(values[key + '_hi'])}]"
+        return text
+
+    gap = "n/a"
+    if "gap_pp" in values:
+        gap = f"{values['gap_pp']:+.1f}±{values['gap_se']:.1f}pp"
+        if "gap_lo" in values:
+            gap += f" [{_num(values['gap_lo'], True)}, {_num(values['gap_hi'], True)}]"
     failed = sum(v for k, v in values.items() if "/failed/" in k)
-    return (
+    validation = validation or {}
+    line = (
         f"afx: {spec.setting_name}/{spec.prefix_name}/{spec.variation_label}  "
         f"non-compliance train {pct('train/noncompliance')} (n={int(values['train/n_valid'])})  "
         f"unmonitored {pct('unmonitored/noncompliance')} (n={int(values['unmonitored/n_valid'])})  "
-        f"gap {gap}  AF {pct('af/mean')}  failed {int(failed)}"
+        f"gap {gap}{_instrument(classifier, validation, ('compliance',))}  "
+        f"AF {pct('af/mean')}{_instrument(classifier, validation, ('af_partial', 'af_full'))}  failed {int(failed)}"
     )
+    unusable = values.get("unusable_pct", 0.0)
+    if unusable > BOUNDS_SHOWN_ABOVE_PCT:
+
+        def bound(key: str, unit: str = "pct", signed: bool = False) -> str:
+            lo, hi = values.get(f"{key}_bound_lo_{unit}"), values.get(f"{key}_bound_hi_{unit}")
+            return "n/a" if lo is None or hi is None else f"[{_num(lo, signed)}, {_num(hi, signed)}]"
+
+        line += (
+            f"  bounds with the {unusable:.1f}% unusable as compliant / non-compliant: "
+            f"train {bound('train/noncompliance')} unmonitored {bound('unmonitored/noncompliance')} "
+            f"gap {bound('gap', 'pp', True)} AF {bound('af/mean')}"
+        )
+    return line + (f"  model {model}" if model else "")
 
 
 def _stats_snapshot(stats: Any) -> dict[str, Any]:
@@ -333,6 +381,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
     classifier = build_classifier(classifier_cfg)
+    validation = classifier_validation(classifier_cfg, LABELS)  # a broken report fails before any call
     judge_stats = getattr(classifier, "stats", None)
     judge_before = _stats_snapshot(judge_stats) if hasattr(judge_stats, "calls") else None
 
@@ -355,6 +404,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         "afx.sweep_id": sweep_id,
         "afx.kind": "job",
     }
+    tags.update(validation_tags(str(cfg.classifier.name), validation))
     run = tracking.JobRun(
         uri,
         cfg.tracking.experiment,
@@ -441,7 +491,16 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         if judge_before is not None:  # LLM judges expose their own CallStats
             result.values.update(_stats_metrics(judge_stats, judge_before, "judge"))
         (out_dir / "metrics.json").write_text(
-            json.dumps({"metrics": result.values, "na": result.na, "retry_reasons": stats.retry_reasons}, indent=2)
+            json.dumps(
+                {
+                    "metrics": result.values,
+                    "na": result.na,
+                    "retry_reasons": stats.retry_reasons,
+                    "classifier": str(cfg.classifier.name),
+                    "validation": validation,
+                },
+                indent=2,
+            )
         )
         run.log_metrics(result.values)
         if result.na:
@@ -450,7 +509,8 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         for name in (*artifacts, "metrics.json"):
             if (out_dir / name).exists():
                 run.log_artifact(out_dir / name)
-        print(_result_line(spec, result.values, result.na), flush=True)
+        line = _result_line(spec, result.values, result.na, str(cfg.model.name), str(cfg.classifier.name), validation)
+        print(line, flush=True)
         status = "FINISHED"
         return result.values
     except KeyboardInterrupt:

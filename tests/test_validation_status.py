@@ -1,0 +1,86 @@
+"""label_status (interface C): a label is validated only by a report for this classifier with enough kappa."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from afx.classify.validation_status import label_status, validation_tags
+from afx.errors import AfxError
+
+
+def write_report(path: Path, classifier: str = "heuristic", **labels: tuple[int, float]) -> Path:
+    body = {
+        "classifier": classifier,
+        "n_items": 150,
+        "labels": {
+            gold: {"n": n, "kappa": kappa, "confusion": {"tp": 1, "fp": 0, "fn": 0, "tn": 1}}
+            for gold, (n, kappa) in labels.items()
+        },
+    }
+    path.write_text(json.dumps(body))
+    return path
+
+
+def cfg(report: str | None, name: str = "heuristic", kind: str = "heuristic", min_kappa: float = 0.6) -> dict:
+    return {"name": name, "kind": kind, "validation_report": report, "min_kappa": min_kappa}
+
+
+def test_no_report_is_unvalidated_with_the_reason():
+    s = label_status(cfg(None), "af_partial")
+    assert (s.validated, s.reason, s.kappa, s.n, s.report) == (False, "no validation report", None, 0, None)
+    missing = label_status(cfg("nowhere/report.json"), "compliance")
+    assert not missing.validated and missing.reason == "validation report nowhere/report.json not found"
+
+
+def test_low_kappa_is_unvalidated(tmp_path):
+    report = write_report(tmp_path / "r.json", af_partial=(73, 0.0))
+    s = label_status(cfg(str(report)), "af_partial")
+    assert not s.validated and s.kappa == 0.0 and s.n == 73
+    assert s.reason == "kappa 0.00 < 0.6 on 73 labelled transcripts"
+
+
+def test_good_kappa_validates_and_compliance_reads_noncompliant(tmp_path):
+    write_report(tmp_path / "r.json", noncompliant=(120, 0.81), af_full=(29, 0.9))
+    s = label_status(cfg("r.json"), "compliance")  # relative: found in the working directory
+    assert s.validated and s.kappa == 0.81 and s.n == 120 and s.report == "r.json"
+    assert s.reason == "kappa 0.81 >= 0.6 on 120 labelled transcripts"
+    few = label_status(cfg("r.json"), "af_full")
+    assert not few.validated and few.reason == "only 29 labelled transcripts for af_full (< 30)"
+    absent = label_status(cfg("r.json"), "unmonitored_reasoning")
+    assert not absent.validated and "does not score unmonitored_reasoning" in absent.reason
+    strict = label_status(cfg("r.json", min_kappa=0.9), "compliance")
+    assert not strict.validated and strict.reason == "kappa 0.81 < 0.9 on 120 labelled transcripts"
+
+
+def test_a_report_of_another_classifier_does_not_validate(tmp_path):
+    report = write_report(tmp_path / "r.json", classifier="llm_judge", af_partial=(200, 0.9))
+    s = label_status(cfg(str(report)), "af_partial")
+    assert not s.validated and s.reason == "report r.json is for classifier 'llm_judge', not 'heuristic'"
+
+
+def test_oracle_is_simulator_truth():
+    s = label_status(cfg(None, name="oracle", kind="oracle"), "af_full")
+    assert s.validated and s.reason == "simulator truth"
+
+
+def test_broken_report_is_one_line_error(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(AfxError) as err:
+        label_status(cfg(str(tmp_path / "bad.json")), "compliance")
+    assert "is not a readable JSON report" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(AfxError, match="is not a JSON object"):
+        label_status(cfg(str(tmp_path / "list.json")), "compliance")
+
+
+def test_tags():
+    status = {"validated": False, "reason": "no validation report"}
+    tags = validation_tags("heuristic", {"af_partial": status})
+    assert tags == {
+        "classifier.name": "heuristic",
+        "validated.af_partial": "false",
+        "validated.af_partial.reason": "no validation report",
+    }
