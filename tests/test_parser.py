@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from afx.backends.base import Generation, GenerationRequest
+from afx.parse_policy import ParsePolicy
 from afx.sampling import CachedBackend, SamplingPlan, sample_transcript
 from afx.transcript import Status, Transcript, extract_output, extract_reasoning, turn_outcome
 
@@ -107,7 +108,8 @@ def test_lenient_parsing_is_opt_in_and_recorded():
         CachedBackend(Replay(list(replies)), None), PLAN, Transcript("q", "q", "train", "s", "none", "d"), "U", {}
     )
     assert strict.status == "no_output" and strict.repairs == []
-    lenient_plan = SamplingPlan(**{**PLAN.__dict__, "canonical_tag_case": True, "close_output_at_eos": True})
+    policy = ParsePolicy(strict=False, tag_case=True, close_output_at_eos=True)
+    lenient_plan = SamplingPlan(**{**PLAN.__dict__, "parse": policy})
     lenient = sample_transcript(
         CachedBackend(Replay(list(replies)), None),
         lenient_plan,
@@ -120,7 +122,7 @@ def test_lenient_parsing_is_opt_in_and_recorded():
     t = sample_transcript(
         CachedBackend(_LengthStop(), None), lenient_plan, Transcript("q", "q", "train", "s", "none", "d"), "U", {}
     )
-    assert t.status == "unclosed_tag", "a turn cut by max_tokens is never repaired"
+    assert t.status == "truncated" and t.repairs == [], "a turn cut by max_tokens is never repaired"
 
 
 class _LengthStop(Replay):

@@ -34,6 +34,7 @@ from afx.classify.base import LABELS
 from afx.classify.validation_status import classifier_validation, validation_tags
 from afx.errors import AfxError
 from afx.metrics import BOUNDS_SHOWN_ABOVE_PCT, compute_job_metrics
+from afx.parse_policy import ParsePolicy
 from afx.prompts import TIERS, TierCue, build_system_prompt, build_user_turn, render_prefix
 from afx.queries import Query, load_queries
 from afx.sampling import (
@@ -138,8 +139,7 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, 
         prefix_continuation=str(prefix.get("continuation", "next_turn")),
         max_turns=int(model.get("max_turns", 4)),
         params=dict(model.get("sampling") or {}),
-        canonical_tag_case=bool((model.get("parse") or {}).get("canonical_tag_case", False)),
-        close_output_at_eos=bool((model.get("parse") or {}).get("close_output_at_eos", False)),
+        parse=ParsePolicy.from_model_config(model),
         prefix_mode=prefix_mode,
         rstrip_prefill=bool(getattr(cls, "rstrip_prefill", False)),
     )

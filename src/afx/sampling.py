@@ -19,17 +19,8 @@ from typing import Any
 from afx.backends.base import Backend, Generation, GenerationRequest
 from afx.cache import ResponseCache, request_key
 from afx.errors import AfxError
-from afx.transcript import (
-    NEXT,
-    OUTPUT_CLOSE,
-    SCRATCH_CLOSE,
-    SCRATCH_OPEN,
-    Status,
-    Transcript,
-    canonical_tags,
-    has_open_output,
-    turn_outcome,
-)
+from afx.parse_policy import STRICT, ParsePolicy, parse_turn
+from afx.transcript import NEXT, SCRATCH_CLOSE, SCRATCH_OPEN, Status, Transcript
 
 log = logging.getLogger(__name__)
 # Programming errors are raised at once, never retried.
@@ -307,8 +298,7 @@ class SamplingPlan:
     prefix_continuation: str
     max_turns: int
     params: Mapping[str, Any]
-    canonical_tag_case: bool = False  # read <output> as <OUTPUT> (recorded as a repair)
-    close_output_at_eos: bool = False  # an <OUTPUT> left open when the model stops is closed (recorded)
+    parse: ParsePolicy = STRICT  # model.parse: how a turn is read (afx.parse_policy); strict = paper.md 1.7
     prefix_mode: str = "prefill"
     rstrip_prefill: bool = False
 
@@ -359,6 +349,7 @@ def sample_transcript(
         transcript.prefix_text = prefill  # what was actually sent
     sample_key = f"{transcript.query_id}|{transcript.tier}|{transcript.sample_index}"
     meta = {**meta, "prefix_turn": plan.prefix_is_own_turn}
+    reasoned = plan.prefix_is_own_turn  # an earlier turn closed a reasoning block (ours, for a prefix turn)
     while len(transcript.turns) < plan.max_turns:
         request = GenerationRequest(plan.system, tuple(messages), prefill, plan.params, sample_key, meta)
         try:
@@ -368,25 +359,21 @@ def sample_transcript(
             return transcript.finish(Status.ERROR)
         transcript.calls += 0 if hit else 1
         transcript.cache_hits += 1 if hit else 0
-        turn = prefill + generation.text
-        if plan.canonical_tag_case and (fixed := canonical_tags(turn)) != turn:
-            turn = fixed
-            transcript.repairs.append("tag_case")
-        outcome = turn_outcome(turn) if generation.text.strip() else Status.EMPTY
-        if (
-            outcome == Status.UNCLOSED_TAG
-            and plan.close_output_at_eos
-            and generation.finish_reason == "stop"
-            and has_open_output(turn)
-        ):
-            turn += "\n" + OUTPUT_CLOSE
-            transcript.repairs.append("output_closed_at_eos")
-            outcome = "output"
+        read = parse_turn(
+            prefill + generation.text,
+            plan.parse,
+            generation.finish_reason,
+            prefill=prefill,
+            after_reasoning=reasoned,
+        )
+        transcript.repairs.extend(read.repairs)
+        turn = read.turn
         transcript.turns.append(turn)
-        if outcome == "output":
-            return transcript.finish(Status.OK)
-        if outcome != "continue":
-            return transcript.finish(outcome)
+        if read.outcome == "output":
+            return transcript.finish(Status.OK, read.output)
+        if read.outcome != "continue":
+            return transcript.finish(read.outcome)
+        reasoned = True
         messages += [("assistant", turn), ("user", NEXT)]
         prefill = plan.send_prefill(plan.next_prefill)
     return transcript.finish(Status.TURN_LIMIT)

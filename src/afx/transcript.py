@@ -11,8 +11,6 @@ SCRATCH_OPEN, SCRATCH_CLOSE = "<SCRATCHPAD_REASONING>", "</SCRATCHPAD_REASONING>
 OUTPUT_OPEN, OUTPUT_CLOSE = "<OUTPUT>", "</OUTPUT>"
 NEXT = "<NEXT/>"
 _ANY_CASE_TAG = re.compile(r"<(/?)(scratchpad_reasoning|output|draft_output)>", re.IGNORECASE)
-_SCRATCH_BLOCK = re.compile(re.escape(SCRATCH_OPEN) + r"(.*?)" + re.escape(SCRATCH_CLOSE), re.DOTALL)
-_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 
 
 class Status(StrEnum):
@@ -21,6 +19,7 @@ class Status(StrEnum):
     OK = "ok"
     NO_OUTPUT = "no_output"  # a turn had neither a closed scratchpad nor an <OUTPUT>
     UNCLOSED_TAG = "unclosed_tag"  # a scratchpad or <OUTPUT> was opened and never closed
+    TRUNCATED = "truncated"  # cut by the token limit (finish reason "length") before a complete answer
     TURN_LIMIT = "turn_limit"  # max_turns assistant turns, all scratchpad, no <OUTPUT>
     EMPTY = "empty"  # an empty turn, or an empty <OUTPUT>
     ERROR = "error"  # the backend failed (after bounded retries)
@@ -72,11 +71,54 @@ def extract_output(text: str) -> str | None:
     return tail[start:end].strip()
 
 
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
+
+
+def think_tags(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is_closing) of every <think> / </think> tag in any case, in order."""
+    return [(m.start(), m.end(), bool(m.group(1))) for m in _THINK_TAG.finditer(text)]
+
+
+def _blocks(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, body) of each closed scratchpad block: an opening tag up to the first closing tag after it."""
+    found, at = [], 0
+    while (start := text.find(SCRATCH_OPEN, at)) >= 0:
+        close = text.find(SCRATCH_CLOSE, start + len(SCRATCH_OPEN))
+        if close < 0:
+            break
+        at = close + len(SCRATCH_CLOSE)
+        found.append((start, at, text[start + len(SCRATCH_OPEN) : close]))
+    return found
+
+
+def _think_blocks(text: str) -> list[tuple[int, int, str]]:
+    """The same for <think> blocks (tags in any case)."""
+    found, opened = [], None
+    for start, end, closing in think_tags(text):
+        if not closing and opened is None:
+            opened = (start, end)
+        elif closing and opened is not None:
+            found.append((opened[0], end, text[opened[1] : start]))
+            opened = None
+    return found
+
+
 def extract_reasoning(text: str) -> list[str]:
-    """Every closed scratchpad block's content, in order; <think> blocks (reasoning models) count too."""
-    blocks = [(m.start(), m.group(1)) for m in _SCRATCH_BLOCK.finditer(text)]
-    blocks += [(m.start(), m.group(1)) for m in _THINK_BLOCK.finditer(text)]
-    return [body.strip() for _, body in sorted(blocks)]
+    """Every closed scratchpad block's content, in order; <think> blocks (reasoning models) count too.
+
+    A block inside another one (a <think> inside a scratchpad, or the reverse) is part of the outer block's text,
+    not a block of its own.
+    """
+    blocks = _blocks(text)
+    if "hink>" in text or "HINK>" in text:
+        blocks += _think_blocks(text)
+        blocks.sort()
+    kept, outer_end = [], -1
+    for begin, end, body in blocks:
+        if begin >= outer_end:
+            kept.append(body.strip())
+            outer_end = end
+    return kept
 
 
 @dataclass
@@ -100,6 +142,7 @@ class Transcript:
     labels: dict[str, Any] = field(default_factory=dict)
     calls: int = 0
     cache_hits: int = 0
+    truth: dict[str, Any] | None = None  # simulator ground truth (persona, ...); None for real models
 
     @property
     def valid(self) -> bool:
@@ -123,10 +166,14 @@ class Transcript:
     def model_reasoning(self) -> list[str]:
         return extract_reasoning(self.model_text)
 
-    def finish(self, status: str | Status) -> Transcript:
-        """Set the status, and parse reasoning and output from the turns."""
+    def finish(self, status: str | Status, output: str | None = None) -> Transcript:
+        """Set the status, and parse reasoning and output from the turns (`output`: as the parse policy read it;
+        default: the last <OUTPUT> after the last closed scratchpad)."""
         self.reasoning = extract_reasoning(self.text)
-        self.output = extract_output(self.text) if status == Status.OK else None
+        if status == Status.OK:
+            self.output = output if output is not None else extract_output(self.text)
+        else:
+            self.output = None
         if status == Status.OK and not self.output:
             status, self.output = Status.EMPTY, None
         self.status = Status(status).value

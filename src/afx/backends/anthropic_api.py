@@ -348,11 +348,22 @@ class AnthropicBackend:
 
     def parse(self, message: Any) -> UsageGeneration:
         """Text after the prefill (a matched stop sequence is put back), finish reason and usage, from a Message
-        as JSON (the online path) or as an SDK object (batch results)."""
+        as JSON (the online path) or as an SDK object (batch results).
+
+        Extended thinking: `thinking` content blocks become one leading `<think>...</think>` block of the text
+        (`redacted_thinking` as `<think>[redacted thinking]</think>`), so the reasoning is cached, shown, parsed
+        and classified like a scratchpad."""
         if not isinstance(message, Mapping):
             message = message.to_dict()
         content = message.get("content") or ()
         text = "".join(block.get("text") or "" for block in content if block.get("type") == "text")
+        thoughts = [
+            str(block.get("thinking") or "") if block.get("type") == "thinking" else "[redacted thinking]"
+            for block in content
+            if block.get("type") in ("thinking", "redacted_thinking")
+        ]
+        if thoughts:
+            text = "<think>\n" + "\n\n".join(t.strip() for t in thoughts) + "\n</think>\n" + text
         stop_reason, stop_sequence = message.get("stop_reason"), message.get("stop_sequence")
         if stop_reason == "stop_sequence" and stop_sequence:
             text += stop_sequence

@@ -255,7 +255,12 @@ class OpenAICompatibleBackend:
             body["messages"] = messages
             reply = self._post("/chat/completions", body)
             choice = reply["choices"][0]
-            text = (choice.get("message") or {}).get("content") or ""
+            message = choice.get("message") or {}
+            text = message.get("content") or ""
+            # a reasoning channel (vLLM / SGLang reasoning parsers, DeepSeek, OpenRouter): a leading <think> block
+            reasoning = message.get("reasoning_content") or message.get("reasoning")
+            if isinstance(reasoning, str) and reasoning.strip():
+                text = "<think>\n" + reasoning.strip() + "\n</think>\n" + text
         usage = reply.get("usage") or {}
         cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
         finish = str(choice.get("finish_reason") or "stop")
