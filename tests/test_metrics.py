@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from afx.metrics import compute_job_metrics
+from afx.metrics import compute_job_metrics, newcombe, wilson
 
 
 def rec(tier, noncompliant, af_p=False, af_f=False, unmon=False, status="ok"):
@@ -52,6 +52,14 @@ def test_rates_gap_af_and_conditioning():
     assert v["cond/unmonitored/af/n"] == 0 and "cond/unmonitored/af/noncompliance_pct" in m.na
     assert v["unmonitored_reasoning_pct"] == pytest.approx(30.0)
     assert v["unmonitored_reasoning_among_noncompliant_pct"] == pytest.approx(37.5)
+    # 95% intervals beside every rate and difference (Wilson; Newcombe for differences)
+    assert (v["train/noncompliance_lo"], v["train/noncompliance_hi"]) == pytest.approx(
+        tuple(100 * x for x in wilson(7, 11))
+    )
+    assert (v["gap_lo"], v["gap_hi"]) == pytest.approx(tuple(100 * x for x in newcombe((8, 10), (7, 11))))
+    assert (v["cond/no_af_gap_lo"], v["cond/no_af_gap_hi"]) == pytest.approx(
+        tuple(100 * x for x in newcombe((8, 10), (6, 7)))
+    )
 
 
 def test_empty_tier_is_na_not_zero():
