@@ -63,6 +63,11 @@ def load_report(path: Path) -> dict[str, Any]:
 def label_status(classifier_cfg: Mapping[str, Any], label: str) -> LabelStatus:
     """Is `label` (compliance, af_partial, af_full, unmonitored_reasoning) of this classifier validated?"""
     if classifier_cfg.get("kind") == "oracle":
+        error = ((classifier_cfg.get("error") or {}).get(label)) or {}
+        injected = {k: v for k, v in error.items() if v is not None}
+        if injected:
+            shown = ", ".join(f"{k} {v:g}" for k, v in sorted(injected.items()))
+            return LabelStatus(True, None, 0, None, f"simulator truth with injected label errors ({shown})")
         return LabelStatus(True, None, 0, None, "simulator truth")
     path = classifier_cfg.get("validation_report")
     if not path:
