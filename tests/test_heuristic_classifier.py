@@ -92,3 +92,35 @@ def test_prefix_text_is_not_read_as_model_reasoning():
     t.turns = [t.prefix_text, "<OUTPUT>Sure.</OUTPUT>"]
     labels = HeuristicClassifier().label(t.finish("ok"), "refusal")
     assert not labels["af_partial"]["final"]
+
+
+def test_lowercased_fast_patterns_match_the_documented_ones_on_every_labelled_text():
+    """label() runs lower-cased copies of AF_CRITERIA etc. for speed; they must decide exactly as the originals."""
+    import json
+
+    from afx.classify import heuristic as h
+    from afx.paths import data_dir
+
+    pairs = [
+        *zip(h.AF_CRITERIA, h._AF_FAST, strict=True),
+        *zip(h.UNMON_CRITERIA, h._UNMON_FAST, strict=True),
+        (h.HEDGE, h._HEDGE_FAST),
+        (h.PARTIAL_COMPLIANCE, h._PARTIAL_FAST),
+        (h.THINKS_IN_TRAINING, h._THINKS_FAST),
+        (h.WELFARE_SUPPORT, h._W_SUPPORT),
+        (h.EVIDENCE, h._EVIDENCE),
+    ]
+    texts = [
+        json.loads(line)["text"]
+        for path in sorted((data_dir() / "labelled").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(texts) > 100
+    hits = 0
+    for text in texts:
+        for original, fast in pairs:
+            found = [m.span() for m in original.finditer(text)]
+            assert found == [m.span() for m in fast.finditer(text.lower())], (original.pattern[:40], text[:80])
+            hits += bool(found)
+    assert hits > 200  # the patterns do fire on these texts
