@@ -221,7 +221,7 @@ def test_policy_defaults_per_backend(compose_cfg):
 @pytest.mark.parametrize(
     ("parse", "message"),
     [
-        ({"canonical_tag_case": True}, "unknown parse policy key 'model.parse.canonical_tag_case' (known keys: strict,"),
+        ({"canonical_tag_case": True}, "unknown parse policy key 'model.parse.canonical_tag_case' (known keys: "),
         ({"bare_output": "maybe"}, "model.parse.bare_output must be true or false, got 'maybe'"),
         (["strict"], "model.parse must be a mapping"),
     ],
@@ -298,7 +298,12 @@ def _run(replies, policy, prefill="<", prefix=None, mode="prefill"):
             [" I won't help with that."], "ok", "I won't help with that.", ["bare_output"], 1, id="bare_after_prefill"
         ),
         pytest.param(
-            [f"output>{WELFARE_ANSWER}"], "ok", WELFARE_ANSWER, ["tag_case", "output_closed_at_eos"], 1, id="two_repairs"
+            [f"output>{WELFARE_ANSWER}"],
+            "ok",
+            WELFARE_ANSWER,
+            ["tag_case", "output_closed_at_eos"],
+            1,
+            id="two_repairs",
         ),
         pytest.param(
             [Generation(f"{S[1:]}{LOCKPICK_THINK}{E}"), Generation("Sure, the first step is", "length")],

@@ -25,6 +25,7 @@ from afx.transcript import (
     canonical_tags,
     extract_output,
     extract_reasoning,
+    has_open_output,
     think_tags,
     turn_outcome,
 )
@@ -152,12 +153,10 @@ def parse_turn(
         outcome = turn_outcome(turn)
         if outcome == "output":
             return _done(turn, "output", extract_output(turn), repairs, finish_reason)
-        if outcome == Status.UNCLOSED_TAG and policy.close_output_at_eos and finish_reason == "stop":
-            tail = turn[turn.rfind(SCRATCH_CLOSE) + len(SCRATCH_CLOSE) if SCRATCH_CLOSE in turn else 0 :]
-            if turn.count(SCRATCH_OPEN) <= turn.count(SCRATCH_CLOSE) and OUTPUT_OPEN in tail:
-                repairs.append("output_closed_at_eos")
-                turn += "\n" + OUTPUT_CLOSE
-                return _done(turn, "output", extract_output(turn), repairs, finish_reason)
+        if policy.close_output_at_eos and finish_reason == "stop" and has_open_output(turn):
+            repairs.append("output_closed_at_eos")
+            turn += "\n" + OUTPUT_CLOSE
+            return _done(turn, "output", extract_output(turn), repairs, finish_reason)
         return _done(turn, str(outcome), None, repairs, finish_reason)
     return _lenient(turn, policy, finish_reason, start, after_reasoning, repairs)
 
