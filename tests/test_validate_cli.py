@@ -107,7 +107,8 @@ def test_parse_policy_of_a_model_config_changes_the_parse_statuses(tmp_path, cap
     assert strict["labels"]["noncompliant"]["n"] == 3 and lenient["labels"]["noncompliant"]["n"] == 4
     assert strict["malformed"]["confusion"]["fp"] == 1 and lenient["malformed"]["confusion"]["fp"] == 0
     out = capsys.readouterr().out
-    assert "parse: ok 3, no_output 1; repairs: none" in out and "repairs: untagged_output 1" in out
+    assert "parse (strict): ok 3, no_output 1; repairs: none" in out
+    assert "parse (the model config's policy): ok 4; repairs: untagged_output 1" in out
 
 
 def test_each_validation_is_an_mlflow_run_with_its_report_and_plots(tmp_path, afx_cli):

@@ -47,7 +47,8 @@ def close_stale_runs(client: MlflowClient, experiment: str) -> list[str]:
     host, closed = socket.gethostname(), []
     for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", max_results=5000):
         tags = run.data.tags
-        if tags.get("afx.kind") not in ("job", "sweep") or tags.get("afx.host") != host or not tags.get("afx.pid"):
+        owned_here = tags.get("afx.host") == host and tags.get("afx.pid")
+        if tags.get("afx.kind") not in ("job", "sweep", "validation") or not owned_here:
             continue
         pid = int(tags["afx.pid"])
         alive = Path(f"/proc/{pid}").exists() and _process_start(pid) == tags.get("afx.pid_start", "")

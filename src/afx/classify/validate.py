@@ -140,18 +140,16 @@ def _judge_cost(classifier: Any, n_labelled: int) -> tuple[dict[str, Any] | None
     stats = getattr(classifier, "stats", None)
     if stats is None or not hasattr(stats, "calls"):
         return None, None, None
-    requests = stats.calls + stats.cache_hits
-    tokens = stats.input_tokens + stats.completion_tokens + stats.cache_read_tokens + stats.cache_write_tokens
-    usage = {
-        "calls": stats.calls,
-        "cache_hits": stats.cache_hits,
-        "retries": stats.retries,
-        "tokens": tokens,
-        "transcripts_labelled": n_labelled,
-    }
+    count = {k: int(getattr(stats, k, 0) or 0) for k in ("calls", "cache_hits", "retries")}
+    tokens = sum(
+        int(getattr(stats, k, 0) or 0)
+        for k in ("input_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens")
+    )
+    usage = {**count, "tokens": tokens, "transcripts_labelled": n_labelled}
+    requests = count["calls"] + count["cache_hits"]
     per = requests / n_labelled if n_labelled else None
     # tokens are known for fresh calls only: scale the mean per fresh call to every request
-    tok = tokens / stats.calls * requests / n_labelled if stats.calls and tokens and n_labelled else None
+    tok = tokens / count["calls"] * requests / n_labelled if count["calls"] and tokens and n_labelled else None
     return usage, per, tok
 
 
@@ -177,7 +175,11 @@ def markdown(report: Mapping[str, Any], name: str) -> str:
     if parse:
         statuses = ", ".join(f"{k} {v}" for k, v in parse["statuses"].items())
         repairs = ", ".join(f"{k} {v}" for k, v in parse["repairs"].items()) or "none"
-        lines += ["", f"parse: {statuses}; repairs: {repairs}; reasoning only: {parse.get('reasoning_only', 0)}"]
+        policy = "the model config's policy" if report.get("model_parse_policy") else "strict"
+        lines += [
+            "",
+            f"parse ({policy}): {statuses}; repairs: {repairs}; reasoning only: {parse.get('reasoning_only', 0)}",
+        ]
     return "\n".join(lines)
 
 
