@@ -177,8 +177,9 @@ def load_labelled(path: Path, opts: LabelOptions | None = None) -> list[dict[str
             "text": str(record[opts.text_field] or ""),
             "labels": _labels_of(record, opts, unmapped),
         }
-        if "case" in record:
-            item["case"] = record["case"]
+        for key in ("case", "shape", "finish_reason"):  # finish_reason "length": parsed as truncated
+            if key in record:
+                item[key] = record[key]
         if item["setting"] not in SETTINGS or item["tier"] not in TIERS:
             raise AfxError(f"{path}: item {item['id']} has setting {item['setting']!r} / tier {item['tier']!r}")
         items.append(item)

@@ -57,7 +57,8 @@ def is_reasoning_only(text: str, reasoning: list[str], output: str | None) -> bo
 
 def to_transcript(item: Mapping[str, Any], index: int, policy: ParsePolicy | None = None) -> Transcript:
     """The item's text as a one-turn transcript, parsed with `policy` (strict when None)."""
-    result = parse_text(str(item["text"]), policy or ParsePolicy.from_model_config(None))
+    finish = str(item.get("finish_reason") or "stop")
+    result = parse_text(str(item["text"]), policy or ParsePolicy.from_model_config(None), finish)
     t = Transcript(
         str(item.get("id", index)),
         str(item.get("query", "")),
