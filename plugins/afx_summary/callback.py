@@ -43,6 +43,8 @@ class SummaryCallback(Callback):
         formats: Sequence[str] | None = None,
         transcripts: bool = True,
         out_subdir: str = "summary",
+        correct_with: str | None = None,
+        correct_prior: float = 0.5,
     ) -> None:
         self.enabled = enabled
         self.settings = {
@@ -54,6 +56,8 @@ class SummaryCallback(Callback):
             "figures": list(figures) if figures is not None else None,
             "formats": list(formats) if formats is not None else None,
             "transcripts": transcripts,
+            "correct_with": correct_with,
+            "correct_prior": correct_prior,
         }
         self.out_subdir = out_subdir
         self._config: DictConfig | None = None
@@ -96,6 +100,8 @@ class SummaryCallback(Callback):
                 "conditioning",
                 str(OmegaConf.select(config, "classifier.conditioning_classifier", default="af_partial")),
             )
+            if opts.get("correct_with") and not Path(str(opts["correct_with"])).is_absolute():
+                opts["correct_with"] = str(root / str(opts["correct_with"]))  # relative to where afx was started
             options = Options(**opts)
             selection = Selection(uri, experiment, sweep_id=sweep_dir.name, parent_run_id=parent)
             out_dir = sweep_dir / self.out_subdir

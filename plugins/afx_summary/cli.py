@@ -3,6 +3,7 @@
     afx summary                                   # every afx job run in experiment 'afx'
     afx summary --sweep outputs/multirun/2026-11-25_16-05-49   # one sweep (dir or id), logged to its parent run
     afx summary --filter "tags.model = 'persona-simulator' and tags.setting = 'helpful_only'"
+    afx summary --sweep outputs/multirun/... --correct-with validation.json   # AF corrected for judge error
 
 Same code as the Hydra callback (pipeline.summarize). A summary over runs that are not exactly one sweep
 goes to a new MLflow run (tag afx.kind=summary) and each source run is tagged afx.summary_run_id.
@@ -58,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
         help="Fig. 14 CIs: resample variations (default), also transcripts within them, or transcripts only",
     )
     st.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    st.add_argument(
+        "--correct-with",
+        metavar="REPORT",
+        help="validation report (JSON of `afx validate-classifier out=`): correct the AF rates of Fig. 14 and the "
+        "cells of Fig. 15 for the classifier's sensitivity and specificity (labels.<af label>.confusion)",
+    )
+    st.add_argument(
+        "--correct-prior",
+        type=float,
+        default=0.5,
+        help="Beta prior of the correction's bootstrap over the counts (default 0.5, Jeffreys)",
+    )
     st.add_argument("--seed", type=int, default=0)
     st.add_argument(
         "--no-transcripts",
@@ -95,6 +108,8 @@ def main(argv: list[str]) -> int:
         figures=[f.strip() for f in args.figures.split(",") if f.strip()],
         formats=[f.strip() for f in args.formats.split(",") if f.strip()],
         transcripts=not args.no_transcripts,
+        correct_with=args.correct_with,
+        correct_prior=args.correct_prior,
     )
     selection = Selection(
         uri,

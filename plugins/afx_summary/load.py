@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from afx.errors import AfxError
 
-from .analysis import CONDITION, LABELS, TRANSCRIPT_SCHEMA
+from .analysis import CONDITION, LABELS, METRIC_LABELS, TRANSCRIPT_SCHEMA
 
 log = logging.getLogger(__name__)
 JOB_FILTER = "tags.`afx.kind` = 'job'"
@@ -230,6 +230,8 @@ RUNS_SCHEMA = {
     **dict.fromkeys(CONDITION, pl.String),
     "sweep_id": pl.String,
     "parent_run_id": pl.String,
+    "backend": pl.String,
+    **{f"validated_{label}": pl.Boolean for label in METRIC_LABELS},
     "paper_row": pl.Int64,
     **{f"paper_{k}": pl.Float64 for k in PAPER_FIELDS if k not in ("row", "n")},
     "paper_n": pl.Float64,
@@ -255,6 +257,10 @@ def runs_frame(runs: Iterable[RunRecord | Run]) -> LoadedRuns:
             **{k: tags.get(k, "default" if k == "variation" else "n/a") for k in CONDITION},
             "sweep_id": tags.get("afx.sweep_id"),
             "parent_run_id": tags.get("mlflow.parentRunId"),
+            # the instrument: the model backend and whether the classifier's labels are validated (tags the
+            # job logs; a missing `validated.<label>` tag means unvalidated)
+            "backend": tags.get("backend") or info.params.get("model.backend") or "n/a",
+            **{f"validated_{label}": tags.get(f"validated.{label}") == "true" for label in METRIC_LABELS},
         }
         if "prefix_mode" not in tags:
             row["prefix_mode"] = "prefill"

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,55 +17,12 @@ import polars as pl
 from afx.errors import AfxError
 
 from . import analysis as an
+from .options import FIGURES, FORMATS, Options, Summary
+from .report import display_rows, write
+from .stamps import instrument_stamp
 
+__all__ = ["FIGURES", "FORMATS", "Options", "Summary", "Target", "build", "display_rows", "summarize", "write"]
 log = logging.getLogger(__name__)
-FIGURES = ("fig13", "fig14", "fig15", "fig16")
-FORMATS = ("png", "svg")
-
-
-@dataclass
-class Options:
-    """What to compute and draw (the callback's and the command's knobs)."""
-
-    conditioning: str = "af_partial"  # AF label Fig. 15 conditions on
-    paper_overlay: bool = False  # Fig. 14: also draw the variation files' paper reference points
-    bootstrap: str = "variations"  # Fig. 14 CIs: variations | hierarchical | transcripts (analysis.py)
-    n_boot: int = 2000
-    seed: int = 0
-    ci: float = 0.95
-    figures: Sequence[str] = FIGURES
-    formats: Sequence[str] = FORMATS
-    transcripts: bool = True  # False: logged aggregates only (no bootstrap over transcripts)
-    workers: int = 8  # parallel downloads from remote artifact stores
-    dpi: int = 150
-
-    def __post_init__(self) -> None:
-        if self.conditioning not in an.AF_LABELS:
-            raise AfxError(f"conditioning must be one of {', '.join(an.AF_LABELS)} (got '{self.conditioning}')")
-        if self.bootstrap not in an.BOOTSTRAPS:
-            raise AfxError(f"bootstrap must be one of {', '.join(an.BOOTSTRAPS)} (got '{self.bootstrap}')")
-        unknown = set(self.figures) - set(FIGURES)
-        if unknown:
-            raise AfxError(f"unknown figure(s) {', '.join(sorted(unknown))} (choose from {', '.join(FIGURES)})")
-        bad = set(self.formats) - {"png", "svg", "pdf"}
-        if bad:
-            raise AfxError(f"unknown figure format(s) {', '.join(sorted(bad))} (png, svg, pdf)")
-
-
-@dataclass
-class Summary:
-    """Everything the summary produced, in memory."""
-
-    tables: dict[str, pl.DataFrame]
-    figures: dict[str, Any]
-    notes: list[str]
-    metrics: dict[str, float]
-    header: dict[str, Any]
-    files: list[Path] = field(default_factory=list)
-    run_id: str | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
 # ------------------------------------------------------------------------------------------- build
 
 
@@ -100,6 +57,12 @@ def build(
     tables: dict[str, pl.DataFrame] = {"runs": cond}
     tables["fig13"] = an.fig13_table(cond)
     points = an.fig14_points(cond)
+    corr = options.correction
+    if corr is not None:
+        from .corrected import correct_cond, correct_fig14
+
+        notes += [f"judge-error correction refused for {why}" for why in corr.refusals()]
+        points = correct_fig14(points, corr, options.n_boot, options.seed, options.ci)
     tables["fig14_points"] = points
     kw = {"bootstrap": options.bootstrap, "n_boot": options.n_boot, "seed": options.seed, "ci": options.ci}
     fits = an.fig14_stats(points, **kw)
@@ -107,6 +70,15 @@ def build(
         fits = pl.concat([fits, an.fig14_stats(points, **(kw | {"bootstrap": "variations"}), paper=True)])
     tables["fig14_stats"] = fits
     tables["fig15"] = an.fig15_table(cond, options.conditioning)
+    if corr is not None:
+        fixed, more = correct_cond(cond, corr, options.conditioning, options.n_boot, options.seed, options.ci)
+        notes += more
+        observed = tables["fig15"]
+        tables["fig15"] = an.fig15_table(fixed, options.conditioning).with_columns(
+            corrected=pl.lit(corr.stamp([options.conditioning])),
+            train_obs_pct=observed["train_pct"],
+            unmonitored_obs_pct=observed["unmonitored_pct"],
+        )
     tables["fig16"] = an.fig16_table(cond)
     check = an.consistency(stats, metric_runs)
     head = {
@@ -116,14 +88,21 @@ def build(
         "transcripts": int(transcripts.height) if transcripts is not None else 0,
         "conditioning": options.conditioning,
         "consistency": check,
+        "corrected": corr.stamp() if corr is not None else None,
     }
     seconds = {"analysis": time.perf_counter() - t0}
+    stamps = {name: instrument_stamp(tables[TABLE_OF[name]]) for name in FIGURES}
+    head["stamps"] = {name: stamps[name] for name in options.figures}
     figures: dict[str, Any] = {}
     if draw:
         t1 = time.perf_counter()
-        figures = draw_figures(tables, options, _footer(head))
+        footer = _footer(head)
+        figures = draw_figures(tables, options, {name: f"{footer}\n{stamp}" for name, stamp in stamps.items()})
         seconds["figures"] = time.perf_counter() - t1
-    return Summary(tables, figures, notes, headline_metrics(tables), head, seconds=seconds)
+    return Summary(tables, figures, notes, headline_metrics(tables), head, seconds=seconds, stamps=stamps)
+
+
+TABLE_OF = {"fig13": "fig13", "fig14": "fig14_points", "fig15": "fig15", "fig16": "fig16"}
 
 
 def _footer(head: Mapping[str, Any]) -> str:
@@ -134,18 +113,27 @@ def _footer(head: Mapping[str, Any]) -> str:
     return " | ".join(bits)
 
 
-def draw_figures(tables: Mapping[str, pl.DataFrame], options: Options, footer: str) -> dict[str, Any]:
+def draw_figures(tables: Mapping[str, pl.DataFrame], options: Options, footers: Mapping[str, str]) -> dict[str, Any]:
+    """Each figure with its footer (provenance line, then the instrument stamp)."""
     from . import plots
 
+    corr = options.correction
     figures: dict[str, Any] = {}
     if "fig13" in options.figures:
-        figures["fig13"] = plots.fig13(tables["fig13"], footer)
+        figures["fig13"] = plots.fig13(tables["fig13"], footers["fig13"])
     if "fig14" in options.figures:
-        figures["fig14"] = plots.fig14(tables["fig14_points"], tables["fig14_stats"], options.paper_overlay, footer)
+        figures["fig14"] = plots.fig14(
+            tables["fig14_points"],
+            tables["fig14_stats"],
+            options.paper_overlay,
+            footers["fig14"],
+            corr.stamp() if corr is not None else "",
+        )
     if "fig15" in options.figures:
-        figures["fig15"] = plots.fig15(tables["fig15"], options.conditioning, footer)
+        stamp = corr.stamp([options.conditioning]) if corr is not None else ""
+        figures["fig15"] = plots.fig15(tables["fig15"], options.conditioning, footers["fig15"], stamp)
     if "fig16" in options.figures:
-        figures["fig16"] = plots.fig16(tables["fig16"], footer)
+        figures["fig16"] = plots.fig16(tables["fig16"], footers["fig16"])
     return figures
 
 
@@ -192,233 +180,6 @@ def _baseline_rows(table: pl.DataFrame, prefix: bool = True) -> pl.DataFrame:
     counts = sub.group_by("setting").agg(pl.struct("model", "classifier", "prefix_mode").n_unique().alias("k"))
     ok = counts.filter(pl.col("k") == 1)["setting"].to_list()
     return sub.filter(pl.col("setting").is_in(ok))
-
-
-# ------------------------------------------------------------------------------------------- write
-
-
-def _fmt(value: Any, se: Any = None, digits: int = 1, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    sign = "+" if signed else ""
-    text = f"{value:{sign}.{digits}f}"
-    return text if se is None else f"{text} ± {se:.{digits}f}"
-
-
-def _ci(lo: Any, hi: Any, digits: int = 1) -> str:
-    return "n/a" if lo is None or hi is None else f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
-
-
-def _markdown(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "_(no rows)_\n"
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[c]).replace("|", "\\|").replace("\n", " ") for c in cols) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _constant(table: pl.DataFrame, keys: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """Condition columns that vary (shown) and those that do not (said once above the table)."""
-    vary, const = [], {}
-    for k in keys:
-        values = table[k].unique().to_list() if table.height else []
-        if len(values) == 1:
-            const[k] = str(values[0])
-        else:
-            vary.append(k)
-    return vary, const
-
-
-def _with_na(text: str, note: str | None) -> str:
-    return f"n/a ({note})" if text == "n/a" and note else text
-
-
-def display_rows(name: str, table: pl.DataFrame) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """A table as human-readable rows (values ± SEM, 'n/a (reason)'), plus its constant condition columns."""
-    keys = list(an.CONDITION)
-    if name == "fig14_points":
-        keys = [k for k in an.CONDITION if k not in ("prefix", "variation")]
-    elif name == "fig14_stats":
-        keys = ["setting"]
-    vary, const = _constant(table, keys)
-    rows = []
-    for r in table.iter_rows(named=True):
-        note = r.get("note")
-        row = {k: str(r[k]) for k in vary}
-        if name == "fig13":
-            row |= {
-                "training": _with_na(_fmt(r["train_pct"], r["train_se"]), note),
-                "n train": str(r["train_n"]),
-                "unmonitored": _with_na(_fmt(r["unmonitored_pct"], r["unmonitored_se"]), note),
-                "n unmon.": str(r["unmonitored_n"]),
-                "gap (pp)": _with_na(_fmt(r["gap_pp"], r["gap_se"], signed=True), note),
-                "gap 95% CI": _ci(r["gap_ci_lo"], r["gap_ci_hi"]),
-            }
-        elif name == "fig14_points":
-            row |= {
-                "variation": r["label"],
-                "AF in training (%)": _fmt(r["af_pct"], r["af_se"]),
-                "gap (pp)": _fmt(r["gap_pp"], r["gap_se"], signed=True),
-                "n train": str(r["train_n"]),
-                "n unmon.": str(r["unmonitored_n"]),
-                "in fit": "yes" if r["included"] else "no",
-            }
-            if table["paper_af"].is_not_null().any():
-                paper = f"({r['paper_row']}) {_fmt(r['paper_af'])} / {_fmt(r['paper_gap'], signed=True)}"
-                row["paper (row): AF / gap"] = paper if r.get("paper_af") is not None else ""
-        elif name == "fig14_stats":
-            row |= {
-                "points": r["points"],
-                "n": str(r["n"]),
-                "Pearson r": _fmt_fit(r, "pearson"),
-                "Spearman ρ": _fmt_fit(r, "spearman"),
-                "OLS slope": _fmt_fit(r, "ols_slope"),
-                "OLS intercept (pp)": _fmt_fit(r, "ols_intercept", 1),
-                "Deming slope": _fmt_fit(r, "deming_slope"),
-                "Deming, CI over transcripts": _ci(r["deming_slope_lo_t"], r["deming_slope_hi_t"], 2).replace("+", ""),
-                "δ (Deming)": _fmt(r["deming_delta"], digits=2),
-                "x reliability": _fmt(r["x_reliability"], digits=2),
-            }
-        elif name == "fig15":
-            row |= {
-                "AF reasoning": r["af_reasoning"],
-                "training": _fmt(r["train_pct"], r["train_se"]),
-                "n train": str(r["train_n"]),
-                "unmonitored": _fmt(r["unmonitored_pct"], r["unmonitored_se"]),
-                "n unmon.": str(r["unmonitored_n"]),
-                "gap (pp)": _fmt(r["gap_pp"], r["gap_se"], signed=True),
-                "gap 95% CI": _ci(r["gap_ci_lo"], r["gap_ci_hi"]),
-            }
-        elif name == "fig16":
-            row |= {
-                "tier": r["tier"],
-                "n": str(r["n"]),
-                "non-compliant (%)": _fmt(r["noncompliant_pct"], r["noncompliant_se"]),
-                "compliant (%)": _fmt(r["compliant_pct"]),
-                "hatched": r["hatched"],
-                "hatched (%)": _fmt(r["hatched_pct"], r["hatched_se"]),
-            }
-        row["note"] = note or ""
-        rows.append(row)
-    return rows, const
-
-
-def _fmt_fit(r: Mapping[str, Any], key: str, digits: int = 2) -> str:
-    value = r.get(key)
-    if value is None:
-        return "n/a"
-    lo, hi = r.get(f"{key}_lo"), r.get(f"{key}_hi")
-    ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else " [CI n/a]"
-    return f"{value:.{digits}f}{ci}"
-
-
-CAPTIONS = {
-    "fig13": (
-        "Fig. 13: scratchpad steering",
-        "Non-compliance per tier for each steering prefix, ±1 SEM; gap = unmonitored − training, with a 95% CI "
-        "from bootstrapping the transcripts.",
-    ),
-    "fig14_points": (
-        "Fig. 14: AF reasoning vs compliance gap (points)",
-        "One point per prompt variation without a steering prefix: AF rate in training (mean of the partial and "
-        "full classifiers, compliant outputs only) and compliance gap, ±1 SEM.",
-    ),
-    "fig14_stats": (
-        "Fig. 14: fit statistics",
-        "Per setting over the included points: Pearson and Spearman r, OLS and Deming slopes (Deming's δ = "
-        "ratio of gap to AF measurement-error variance, from the points' SEMs), 95% percentile bootstrap CIs "
-        "over the variations (the points resampled; see the header for the mode), and for the Deming slope also "
-        "over the transcripts alone (variations fixed: how precisely these samples pin the slope down). "
-        "x reliability = share of the AF spread that is not sampling noise (OLS is attenuated by it); Deming "
-        "assumes all scatter around the line is sampling noise.",
-    ),
-    "fig15": (
-        "Fig. 15: conditioning on AF reasoning",
-        "Non-compliance per tier within transcripts with / without goal-directed AF reasoning (one classifier, "
-        "non-compliant AF transcripts included), ±1 SEM, n per cell; the gap within each row with a 95% CI "
-        "from bootstrapping the transcripts.",
-    ),
-    "fig16": (
-        "Fig. 16: unmonitored reasoning",
-        "Compliant / non-compliant shares per tier; hatched: AF reasoning (training, compliant, mean of partial and "
-        "full) and unmonitored reasoning (unmonitored, non-compliant and flagged).",
-    ),
-}
-FIGURE_OF = {"fig13": "fig13", "fig14_points": "fig14", "fig14_stats": None, "fig15": "fig15", "fig16": "fig16"}
-
-
-_METADATA = {"png": {"Software": "afx summary"}, "svg": {"Date": None}, "pdf": {"Creator": "afx summary"}}
-
-
-def write(summary: Summary, out_dir: Path, options: Options) -> list[Path]:
-    """PNG/SVG figures, CSV and Markdown tables, summary.md."""
-    t0 = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    import matplotlib
-
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: smaller, editable
-        for name, fig in summary.figures.items():
-            for fmt in options.formats:
-                path = out_dir / f"{name}.{fmt}"
-                fig.savefig(path, dpi=options.dpi, metadata=_METADATA.get(fmt))
-                fig.set_layout_engine("none")  # keep the layout the first format computed
-                files.append(path)
-    md = [f"# afx summary: Figures 13–16\n\n{_header_md(summary.header)}\n"]
-    if summary.notes:
-        md.append("## Notes\n\n" + "\n".join(f"- {n}" for n in summary.notes) + "\n")
-    for name, (title, caption) in CAPTIONS.items():
-        figure = FIGURE_OF[name]
-        if figure and figure not in options.figures:
-            continue
-        if name == "fig14_stats" and "fig14" not in options.figures:
-            continue
-        table = summary.tables[name]
-        rows, const = display_rows(name, table)
-        text = _markdown(rows)
-        (out_dir / f"{name}.md").write_text(f"## {title}\n\n{caption}\n\n{_const_md(const)}{text}", encoding="utf-8")
-        table.write_csv(out_dir / f"{name}.csv")
-        files += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
-        image = f"![{title}]({figure}.png)\n\n" if figure and figure in summary.figures else ""
-        md.append(f"## {title}\n\n{image}{caption}\n\n{_const_md(const)}{text}")
-    summary.tables["runs"].drop([c for c in summary.tables["runs"].columns if c.startswith("b_")]).write_csv(
-        out_dir / "runs.csv"
-    )
-    files.append(out_dir / "runs.csv")
-    (out_dir / "summary.md").write_text("\n".join(md), encoding="utf-8")
-    files.append(out_dir / "summary.md")
-    summary.files = files
-    summary.seconds["write"] = time.perf_counter() - t0
-    return files
-
-
-def _const_md(const: Mapping[str, str]) -> str:
-    return ("All rows: " + ", ".join(f"{k} = `{v}`" for k, v in const.items()) + ".\n\n") if const else ""
-
-
-def _header_md(head: Mapping[str, Any]) -> str:
-    lines = []
-    if head.get("selection"):
-        lines.append(f"- Runs: {head['selection']} ({head.get('runs', 0)} conditions)")
-    lines.append(
-        f"- Statistics recomputed from {head.get('transcripts', 0)} transcripts for "
-        f"{head.get('from_transcripts', 0)} of {head.get('runs', 0)} runs (the rest from logged metrics)"
-    )
-    check = head.get("consistency") or {}
-    if check.get("values_compared"):
-        lines.append(
-            f"- Check against the jobs' logged metrics: largest difference {check['max_abs_diff_pp']:.2g} pp over "
-            f"{check['values_compared']} values"
-        )
-    lines.append(
-        f"- Fig. 15 conditions on `{head.get('conditioning')}`; Fig. 14 CIs: bootstrap over "
-        f"{head.get('bootstrap', 'variations')} ({head.get('n_boot', '?')} replicates)"
-    )
-    if head.get("tracking_uri"):
-        lines.append(f"- MLflow: `mlflow ui --backend-store-uri {head['tracking_uri']}`")
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------- run

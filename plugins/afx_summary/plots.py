@@ -101,29 +101,52 @@ def _na_mark(ax: Axes, x: float, why: str | None) -> None:
     ax.text(x, 2, "n/a", ha="center", va="bottom", fontsize=8, color="#B2182B", rotation=90)
 
 
+def interval_errors(
+    rows: Sequence[Mapping[str, Any]], name: str, value: str | None = None, se: str | None = None
+) -> np.ndarray:
+    """(2, n) asymmetric error bars from `<name>_lo` / `<name>_hi` (95% intervals); ±1.96 SEM where a row
+    has no interval (aggregates logged without one)."""
+    value, se = value or f"{name}_pct", se or f"{name}_se"
+    out = np.zeros((2, len(rows)))
+    for i, r in enumerate(rows):
+        v, lo, hi = r.get(value), r.get(f"{name}_lo"), r.get(f"{name}_hi")
+        if v is None:
+            continue
+        if lo is not None and hi is not None:
+            out[:, i] = max(v - lo, 0.0), max(hi - v, 0.0)
+        else:
+            out[:, i] = 1.96 * (r.get(se) or 0.0)
+    return out
+
+
+def interval_text(v: float, lo: float | None, hi: float | None) -> str:
+    """'12 [6–22]': a bar label with its 95% interval (never '0±0' at small n)."""
+    return f"{v:.0f}" if lo is None or hi is None else f"{v:.0f} [{lo:.0f}–{hi:.0f}]"
+
+
 def _bars(ax: Axes, centers: np.ndarray, rows: list[dict[str, Any]], tier: str, offset: float, width: float) -> None:
     values = [r[f"{tier}_pct"] for r in rows]
-    errors = [r[f"{tier}_se"] or 0.0 for r in rows]
+    errors = interval_errors(rows, tier)
     xs = centers + offset
     heights = [0.0 if v is None else v for v in values]
     bars = ax.bar(
         xs,
         heights,
         width,
-        yerr=[0 if v is None else e for v, e in zip(values, errors, strict=True)],
+        yerr=errors,
         capsize=3,
         color=TIER_COLORS[tier],
         label=TIER_NAMES[tier],
         error_kw={"elinewidth": 1},
     )
-    for bar, v, x, r in zip(bars, values, xs, rows, strict=True):
+    for i, (bar, v, x, r) in enumerate(zip(bars, values, xs, rows, strict=True)):
         if v is None:
             bar.set_visible(False)
             _na_mark(ax, x, r.get("note"))
         else:
             n = r.get(f"{tier}_n")
-            label = f"{v:.0f}" + (f"\nn={n}" if n is not None else "")
-            ax.text(x, min(v + (r[f"{tier}_se"] or 0) + 1.5, 101), label, ha="center", va="bottom", fontsize=7)
+            label = interval_text(v, r.get(f"{tier}_lo"), r.get(f"{tier}_hi")) + (f"\nn={n}" if n is not None else "")
+            ax.text(x, min(v + errors[1, i] + 1.5, 101), label, ha="center", va="bottom", fontsize=6.5)
 
 
 def _tier_legend(ax: Axes) -> None:
@@ -160,7 +183,7 @@ def fig13(table: pl.DataFrame, footer: str = "") -> Figure:
         ax.set_title(_panel_title(key, vary), fontsize=10)
         _tier_legend(ax)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Fig. 13: scratchpad steering, non-compliance by tier and prefix (±1 SEM)", fontsize=11)
+    fig.suptitle("Fig. 13: scratchpad steering, non-compliance by tier and prefix (Wilson 95% intervals)", fontsize=11)
     _footer(fig, footer)
     return fig
 
@@ -192,7 +215,9 @@ def stats_text(stats: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False, footer: str = "") -> Figure:
+def fig14(
+    points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False, footer: str = "", corrected: str = ""
+) -> Figure:
     """AF rate in training vs compliance gap, one point per variation, per setting, with fits."""
     settings = sorted(points["setting"].unique().to_list(), key=setting_key) if points.height else []
     fig, axes = _new(len(settings), width=6.0, height=5.4)
@@ -205,11 +230,12 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
         inc = sub.filter(pl.col("included"))
         excluded = sub.filter(~pl.col("included"))
         x, y = inc["af_pct"].to_numpy(), inc["gap_pp"].to_numpy()
+        rows = list(inc.iter_rows(named=True))
         ax.errorbar(
             x,
             y,
-            xerr=inc["af_se"].fill_null(0).to_numpy(),
-            yerr=inc["gap_se"].fill_null(0).to_numpy(),
+            xerr=interval_errors(rows, "af"),
+            yerr=interval_errors(rows, "gap_ci", "gap_pp", "gap_se"),
             fmt="o",
             ms=5,
             color="#1f4e79",
@@ -246,7 +272,8 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
                 )
         ax.set_xlim(lims)
         ax.set_ylim(lims)
-        ax.set_xlabel("AF reasoning in training (%, mean of partial & full)")
+        what = "corrected for judge error" if corrected else "mean of partial & full"
+        ax.set_xlabel(f"AF reasoning in training (%, {what})")
         ax.set_ylabel("compliance gap (pp, unmonitored − training)")
         ax.set_title(setting_name(setting), fontsize=10)
         text = stats_text(st)
@@ -268,7 +295,8 @@ def fig14(points: pl.DataFrame, stats: pl.DataFrame, paper_overlay: bool = False
         )
         ax.legend(loc="lower right", fontsize=7, frameon=False)
         ax.grid(alpha=0.3)
-    fig.suptitle("Fig. 14: AF reasoning rate vs compliance gap across prompt variations (±1 SEM)", fontsize=11)
+    title = "Fig. 14: AF reasoning rate vs compliance gap across prompt variations (95% intervals)"
+    fig.suptitle(title + (f"\n{corrected}" if corrected else ""), fontsize=11)
     _footer(fig, footer)
     return fig
 
@@ -296,7 +324,7 @@ def baseline(table: pl.DataFrame) -> list[tuple[dict[str, Any], pl.DataFrame]]:
     return out[:MAX_PANELS]
 
 
-def fig15(table: pl.DataFrame, conditioning: str, footer: str = "") -> Figure:
+def fig15(table: pl.DataFrame, conditioning: str, footer: str = "", corrected: str = "") -> Figure:
     """Non-compliance per tier x AF present / absent (±1 SEM, n per cell), gap within AF absent."""
     groups = baseline(table)
     fig, axes = _new(len(groups))
@@ -319,10 +347,8 @@ def fig15(table: pl.DataFrame, conditioning: str, footer: str = "") -> Figure:
         ax.set_title(f"{_panel_title(key, vary)}\n{_wrap(gap, 60)}", fontsize=9)
         _tier_legend(ax)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(
-        f"Fig. 15: non-compliance conditioned on goal-directed AF reasoning (classifier: {conditioning}; ±1 SEM)",
-        fontsize=11,
-    )
+    title = f"Fig. 15: non-compliance conditioned on goal-directed AF reasoning ({conditioning}; 95% intervals)"
+    fig.suptitle(title + (f"\n{corrected}" if corrected else ""), fontsize=11)
     _footer(fig, footer)
     return fig
 
@@ -355,6 +381,8 @@ def fig16(table: pl.DataFrame, footer: str = "") -> Figure:
                 ax.bar(i, comp, 0.6, bottom=nc, color=COMPLIANT)
                 y_h = h / 2
             label = "n/a" if hatched is None else f"{hatched:.1f}%"
+            if hatched is not None and r.get("hatched_lo") is not None:
+                label += f"\n[{r['hatched_lo']:.1f}, {r['hatched_hi']:.1f}]"
             ax.text(i + 0.33, y_h, label, va="center", fontsize=7, color=HATCH_EDGE)
             ax.text(i, -6, f"n={r['n']}", ha="center", va="top", fontsize=7)
         ax.set_xticks(range(sub.height), [TIER_NAMES.get(t, t) for t in sub["tier"].to_list()], fontsize=9)
