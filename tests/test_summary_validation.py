@@ -1,5 +1,6 @@
 """The summary recovers the simulator's known truth, end to end: real Hydra multiruns on the simulated
 backend, the summary callback firing at the end of each, figures read back from the sweep directory.
+Labels are the simulator's truth (`classifier=oracle`): these test the statistics, not a classifier.
 
 Sweep 1 (18 jobs): eight test variations plus the default, both settings. Helpful-only: alignment faking
 is the only gap source (gap = AF rate, slope 1). Animal welfare: a non-AF gap source (tier_sensitive
@@ -80,6 +81,7 @@ def variations_sweep(tmp_path_factory):
         "setting=helpful_only,animal_welfare",
         "variation=" + ",".join(["default", *VARIATIONS]),
         "model=sim_summary",
+        "classifier=oracle",
         "data.limit=null",
         "data.samples_per_query=2",
         "cache.enabled=false",  # identical prompts across the test variations: the cache would mask the truth
@@ -94,7 +96,7 @@ def variations_sweep(tmp_path_factory):
 @pytest.fixture(scope="module")
 def steering_sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("summary_steering")
-    done = run_afx("-m", "+experiment=fig13", "model=simulated", "progress=false", cwd=cwd)
+    done = run_afx("-m", "+experiment=fig13", "model=simulated", "classifier=oracle", "progress=false", cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return cwd, sweep_dir(cwd), done
 

@@ -1,4 +1,8 @@
-"""A real Hydra multirun on the simulated backend: MLflow metrics recover the simulator's ground truth."""
+"""A real Hydra multirun on the simulated backend: MLflow metrics recover the simulator's ground truth.
+
+Labels come from the simulator's truth (`classifier=oracle`), so this tests sampling, parsing, counting and
+statistics; how well the heuristic reads the simulator is scored in test_heuristic_vs_simulator.py.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ def sweep(tmp_path_factory):
         "setting=helpful_only,animal_welfare",
         "prefix=none,deceptive,obedient",
         "model=simulated",
+        "classifier=oracle",
         "data.limit=null",
         "data.samples_per_query=2",
         "progress=false",
@@ -84,3 +89,8 @@ def test_transcripts_on_disk_carry_labels(sweep):
     ok = [r for r in rows if r["status"] == "ok"]
     assert ok and all("compliance" in r["labels"] and "af_partial" in r["labels"] for r in ok)
     assert all(r["labels"] == {} for r in rows if r["status"] != "ok")
+    # every transcript, failed ones too, carries the simulator's truth; the oracle's labels are that truth
+    assert all(r["truth"]["persona"] in ("faker", "refuser", "tier_sensitive", "complier") for r in rows)
+    assert all(r["labels"]["compliance"]["noncompliant"] == r["truth"]["noncompliant"] for r in ok)
+    assert all(r["labels"]["af_partial"]["final"] == r["truth"]["af_partial"] for r in ok)
+    assert {r["labels"]["compliance"]["method"] for r in ok} == {"oracle"}
