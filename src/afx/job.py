@@ -127,6 +127,8 @@ def build_job_spec(cfg: DictConfig | Mapping[str, Any], load_data: bool = True, 
     prefix_text = render_prefix(prefix, setting)
     cls = check_model_config(model, bool(prefix_text), check_env)
     check_judge_config(raw.get("classifier") or {}, check_env)
+    if (raw.get("classifier") or {}).get("kind") == "oracle" and model.get("backend") != "simulated":
+        raise AfxError(f"classifier=oracle needs model=simulated (it reads simulator truth), not {model.get('name')}")
     prefix_mode = str(model.get("prefix_mode", "prefill"))
     if prefix_text and prefix_mode == "turn":
         prefix_text = close_open_tags(prefix_text)  # sent as a completed assistant turn
@@ -426,6 +428,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
 
     items = [(q, tier, s) for q in spec.queries for tier in TIERS for s in range(int(cfg.data.samples_per_query))]
     meta = {"setting": spec.setting_name, "prefix": spec.prefix_name, "variations": spec.variation_names}
+    truth_of = getattr(model, "truth_of", None)  # same sample key as sample_transcript's requests
     records: dict[int, dict[str, Any]] = {}
     lock = threading.Lock()
     status = "FAILED"
@@ -449,6 +452,8 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
                 )
                 user_turn = build_user_turn(query.text, tier, spec.cue, spec.accept_suffix)
                 sample_transcript(backend, spec.plan, transcript, user_turn, {**meta, "tier": tier})
+                if truth_of is not None:  # the simulator's ground truth (classifier=oracle reads it)
+                    transcript.truth = truth_of({**meta, "tier": tier}, f"{query.id}|{tier}|{sample}")
                 if stop.is_set():
                     raise Interrupted("job stopping")
                 if transcript.valid:

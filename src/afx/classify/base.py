@@ -37,4 +37,8 @@ def build_classifier(cfg: Mapping[str, Any]) -> Classifier:
         from afx.classify.llm_judge import LLMJudgeClassifier
 
         return LLMJudgeClassifier(cfg)
-    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic, llm_judge)")
+    if kind == "oracle":
+        from afx.classify.oracle import OracleClassifier
+
+        return OracleClassifier(cfg)
+    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic, llm_judge, oracle)")
