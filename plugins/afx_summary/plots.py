@@ -91,10 +91,21 @@ def _empty(ax: Axes, message: str) -> None:
     ax.set_yticks([])
 
 
+def fit_width(fig: Figure, text: str, fontsize: float) -> str:
+    """Wrap each line of `text` to the figure's width (about 0.55 em per character)."""
+    chars = max(30, int(fig.get_figwidth() * 72 / (0.55 * fontsize)) - 2)
+    return "\n".join(_wrap(line, chars) for line in text.splitlines())
+
+
+def _title(fig: Figure, text: str, fontsize: float = 11) -> None:
+    fig.suptitle(fit_width(fig, text, fontsize), fontsize=fontsize)
+
+
 def _footer(fig: Figure, text: str) -> None:
-    """Provenance line at the bottom, inside the constrained layout (so savefig needs no tight bbox)."""
+    """Provenance and instrument stamp at the bottom, inside the constrained layout (so savefig needs no
+    tight bbox), wrapped to the figure's width so no part of the stamp is cut off."""
     if text:
-        fig.supxlabel(text, x=0.005, ha="left", fontsize=7, color="#555555")
+        fig.supxlabel(fit_width(fig, text, 7), x=0.005, ha="left", fontsize=7, color="#555555")
 
 
 def _na_mark(ax: Axes, x: float, why: str | None) -> None:
@@ -183,7 +194,7 @@ def fig13(table: pl.DataFrame, footer: str = "") -> Figure:
         ax.set_title(_panel_title(key, vary), fontsize=10)
         _tier_legend(ax)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Fig. 13: scratchpad steering, non-compliance by tier and prefix (Wilson 95% intervals)", fontsize=11)
+    _title(fig, "Fig. 13: scratchpad steering, non-compliance by tier and prefix (Wilson 95% intervals)")
     _footer(fig, footer)
     return fig
 
@@ -296,7 +307,7 @@ def fig14(
         ax.legend(loc="lower right", fontsize=7, frameon=False)
         ax.grid(alpha=0.3)
     title = "Fig. 14: AF reasoning rate vs compliance gap across prompt variations (95% intervals)"
-    fig.suptitle(title + (f"\n{corrected}" if corrected else ""), fontsize=11)
+    _title(fig, title + (f"\n{corrected}" if corrected else ""))
     _footer(fig, footer)
     return fig
 
@@ -348,7 +359,7 @@ def fig15(table: pl.DataFrame, conditioning: str, footer: str = "", corrected: s
         _tier_legend(ax)
         ax.grid(axis="y", alpha=0.3)
     title = f"Fig. 15: non-compliance conditioned on goal-directed AF reasoning ({conditioning}; 95% intervals)"
-    fig.suptitle(title + (f"\n{corrected}" if corrected else ""), fontsize=11)
+    _title(fig, title + (f"\n{corrected}" if corrected else ""))
     _footer(fig, footer)
     return fig
 
@@ -404,7 +415,7 @@ def fig16(table: pl.DataFrame, footer: str = "") -> Figure:
         ncols=2,
         fontsize=8,
         frameon=False,
-        title="Fig. 16: compliance by tier, AF and unmonitored reasoning hatched",
+        title=fit_width(fig, "Fig. 16: compliance by tier, AF and unmonitored reasoning hatched", 11),
     )
     legend.get_title().set_fontsize(11)
     _footer(fig, footer)
