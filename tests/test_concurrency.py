@@ -132,7 +132,7 @@ def test_judge_call_statistics_are_logged(tmp_path):
         fake.reply = lambda body: "<final_answer>no</final_answer>"
         done = run_afx(
             "model=simulated",
-            "classifier=llm_judge_local",
+            "classifier=llm_judge_local_generate",
             "model@classifier.judge=anthropic",
             f"classifier.judge.base_url={fake.url}",
             "classifier.judge.api_version=2023-06-01",

@@ -32,13 +32,17 @@ def build_classifier(cfg: Mapping[str, Any]) -> Classifier:
     if kind == "heuristic":
         from afx.classify.heuristic import HeuristicClassifier
 
-        return HeuristicClassifier()
+        return HeuristicClassifier(cfg)
     if kind == "llm_judge":
         from afx.classify.llm_judge import LLMJudgeClassifier
 
         return LLMJudgeClassifier(cfg)
+    if kind == "logprob_judge":
+        from afx.classify.logprob_judge import LogprobJudgeClassifier
+
+        return LogprobJudgeClassifier(cfg)
     if kind == "oracle":
         from afx.classify.oracle import OracleClassifier
 
         return OracleClassifier(cfg)
-    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic, llm_judge, oracle)")
+    raise AfxError(f"classifier.kind={kind!r} is not known (known: heuristic, llm_judge, logprob_judge, oracle)")
