@@ -3,8 +3,12 @@
 Usage: .venv/bin/python bench/summary_docs_figures.py
 Writes bench/results/summary_docs_figures.json (the Fig. 14 fits and timings).
 
-1. `python -m afx -m +experiment=fig13 model=simulated` (the default simulator): Figs. 13, 15, 16.
-2. `python -m afx -m +experiment=fig14 model=sim_paper hydra.callbacks.summary.paper_overlay=true`, where
+Labels are the simulator's truth (`classifier=oracle`): the pictures show what the summary's statistics do
+with labels that are right; every figure is stamped "simulated" in its footer. (With the heuristic, whose AF
+rule no longer matches the simulator's paraphrased scratchpads, they would show the heuristic's errors.)
+
+1. `python -m afx -m +experiment=fig13 model=simulated classifier=oracle`: Figs. 13, 15, 16.
+2. `python -m afx -m +experiment=fig14 model=sim_paper classifier=oracle` with the paper overlay, where
    sim_paper is the simulator with one persona mix per variation taken from that variation file's paper:
    numbers (faker = AF rate, refuser = training non-compliance, tier_sensitive = gap - AF when positive),
    so the simulated points sit near the paper's Appendix-G points drawn beside them.
@@ -64,11 +68,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="afx-docs-figs-") as tmp:
         one = Path(tmp) / "steering"
         one.mkdir()
-        sweep, _, wall = run(["-m", "+experiment=fig13", "model=simulated", "progress=false"], one)
+        sweep, _, wall = run(["-m", "+experiment=fig13", "model=simulated", "classifier=oracle", "progress=false"], one)
         for n in (13, 15, 16):
             shutil.copy(sweep / "summary" / f"fig{n}.png", IMG / f"summary_fig{n}.png")
         result["fig13_sweep"] = {
-            "command": "python -m afx -m +experiment=fig13 model=simulated",
+            "command": "python -m afx -m +experiment=fig13 model=simulated classifier=oracle",
             "wall_s": round(wall, 1),
         }
 
@@ -82,6 +86,7 @@ def main() -> None:
                 "-m",
                 "+experiment=fig14",
                 "model=sim_paper",
+                "classifier=oracle",
                 "cache.enabled=false",
                 f"hydra.searchpath=[file://{two / 'user_conf'}]",
                 "hydra.callbacks.summary.paper_overlay=true",
@@ -92,7 +97,8 @@ def main() -> None:
         shutil.copy(sweep / "summary" / "fig14.png", IMG / "summary_fig14.png")
         fits = (sweep / "summary" / "fig14_stats.md").read_text()
         result["fig14_sweep"] = {
-            "command": "python -m afx -m +experiment=fig14 model=sim_paper hydra.callbacks.summary.paper_overlay=true",
+            "command": "python -m afx -m +experiment=fig14 model=sim_paper classifier=oracle "
+            "hydra.callbacks.summary.paper_overlay=true",
             "wall_s": round(wall, 1),
             "fit_table": [line for line in fits.splitlines() if line.startswith("| ")],
         }
