@@ -133,7 +133,9 @@ def draw_figures(tables: Mapping[str, pl.DataFrame], options: Options, footers: 
         stamp = corr.stamp([options.conditioning]) if corr is not None else ""
         figures["fig15"] = plots.fig15(tables["fig15"], options.conditioning, footers["fig15"], stamp)
     if "fig16" in options.figures:
-        figures["fig16"] = plots.fig16(tables["fig16"], footers["fig16"])
+        from .plot_fig16 import fig16
+
+        figures["fig16"] = fig16(tables["fig16"], footers["fig16"])
     return figures
 
 
