@@ -7,6 +7,7 @@ Runs the real CLI twice (small and large job, fresh cache each) and reports the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ def run(samples_per_query: int) -> tuple[int, float]:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]  # the machine is shared: a busy one slows the fixed start-up most
     small, large = run(1), run(10)
     rate = (large[0] - small[0]) / (large[1] - small[1])
     result = {
@@ -40,7 +42,9 @@ def main() -> None:
         "large": {"samples": large[0], "wall_s": round(large[1], 2)},
         "marginal_samples_per_s": round(rate, 1),
         "end_to_end_samples_per_s_large": round(large[0] / large[1], 1),
-        "note": "whole pipeline: prompt build, turn loop, SQLite cache writes, parse, classify, JSONL, metrics, MLflow",
+        "note": "whole pipeline: prompt build, turn loop (simulator text bank + per-sample truth), SQLite cache "
+        "writes, parse, heuristic labels, JSONL, metrics, MLflow",
+        "load_avg_1min_before": round(load_before, 2),
         "date": time.strftime("%Y-%m-%d"),
     }
     out = Path(__file__).parent / "results" / "simulated_throughput.json"
