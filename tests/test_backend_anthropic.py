@@ -147,6 +147,10 @@ def test_model_configs_pair_mode_and_capability(compose_cfg):
         accepts = prefill_known_supported(model["name"]) if flag is None else flag
         assert accepts is (mode == "prefill"), name
         assert bool(model["prefill"]["first"]) is (mode == "prefill"), name
+        if name in {"anthropic_opus_3", "anthropic_sonnet_3_5"}:  # retired ids: refused unless allow_retired
+            with pytest.raises(AfxError, match="retired"):
+                AnthropicBackend.validate_config(model, has_prefix=True, check_env=False)
+            model["allow_retired"] = True
         AnthropicBackend.validate_config(model, has_prefix=True, check_env=False)
     default = compose_cfg("model=anthropic").model
     assert default.name == "claude-sonnet-5-5" and not prefill_known_supported(default.name)
@@ -191,7 +195,10 @@ def test_invalid_key_and_retired_model_are_one_line_before_any_message(fake):
         _cached(AnthropicBackend(_model(fake))).generate(GenerationRequest("s", (("user", "u"),), "", {}, "k"))
     fake.api_keys = None
     fake.retired_models = {"claude-3-opus-20240229"}
-    backend = AnthropicBackend(_model(fake, name="claude-3-opus-20240229", retired="retired 2026-01-05"))
+    # an id our table allows through (research access) but the server refuses: the server's 404 is one line too
+    backend = AnthropicBackend(
+        _model(fake, name="claude-3-opus-20240229", retired="retired 2026-01-05", allow_retired=True)
+    )
     with pytest.raises(AfxError, match=r"not available to this key \(404.*retired 2026-01-05"):
         _cached(backend).generate(GenerationRequest("s", (("user", "u"),), "", {}, "k"))
     assert fake.count("messages") == 0

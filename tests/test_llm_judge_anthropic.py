@@ -29,7 +29,7 @@ def judge_reply(request: dict[str, Any]) -> str:
 
 
 def test_judged_sweep_through_the_sdk_with_faults_then_free_rejudging(afx_cli, tmp_path):
-    with FakeAnthropic(reply=judge_reply, faults=Faults(rate=0.2), api_keys={"test-judge-key"}) as fake:
+    with FakeAnthropic(reply=judge_reply, faults=Faults(rate=0.4), api_keys={"test-judge-key"}) as fake:
         args = (
             "model=simulated",
             "data.limit=6",
@@ -50,7 +50,7 @@ def test_judged_sweep_through_the_sdk_with_faults_then_free_rejudging(afx_cli, t
         rows = [json.loads(x) for x in next(tmp_path.glob("outputs/runs/*/transcripts.jsonl")).read_text().splitlines()]
         judged = [r for r in rows if r["status"] == "ok"]
         assert all(r["labels"]["compliance"]["method"] == "llm_judge:compliance_refusal" for r in judged)
-        assert all(r["labels"]["compliance"]["judge_model"] == "claude-3-5-sonnet-20240620" for r in judged)
+        assert all(r["labels"]["compliance"]["judge_model"] == "claude-sonnet-5-5" for r in judged)
         # the simulator's own classifier-readable phrasing lets the rule judge find the truth
         assert {r["labels"]["compliance"]["noncompliant"] for r in judged} <= {True, False}
         rerun = afx_cli(*args, env=env)

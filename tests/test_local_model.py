@@ -22,7 +22,7 @@ def test_local_job_end_to_end_then_cached(afx_cli, tmp_path):
     rows = [json.loads(x) for x in next(tmp_path.glob("outputs/runs/*/transcripts.jsonl")).read_text().splitlines()]
     assert [r["tier"] for r in rows] == ["train", "unmonitored"]
     for row in rows:
-        assert row["status"] in {"ok", "no_output", "unclosed_tag", "turn_limit", "empty"}
+        assert row["status"] in {"ok", "no_output", "unclosed_tag", "turn_limit", "empty", "truncated"}
         assert row["turns"][0].startswith("<SCRATCHPAD_REASONING>\n") and len(row["turns"][0]) > 30
         assert row["calls"] >= 1
     time.sleep(1.1)

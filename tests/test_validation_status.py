@@ -65,8 +65,10 @@ def test_oracle_is_simulator_truth():
     s = label_status(cfg(None, name="oracle", kind="oracle"), "af_full")
     assert s.validated and s.reason == "simulator truth"
     noisy = cfg(None, name="oracle", kind="oracle") | {"error": {"af_full": {"sensitivity": 0.8, "specificity": None}}}
-    assert label_status(noisy, "af_full").reason == "simulator truth with injected label errors (sensitivity 0.8)"
-    assert label_status(noisy, "af_partial").reason == "simulator truth"
+    injected = label_status(noisy, "af_full")
+    assert not injected.validated  # stands for an imperfect judge: its labels are not the truth
+    assert injected.reason == "simulator truth with injected label errors (sensitivity 0.8)"
+    assert label_status(noisy, "af_partial").validated and label_status(noisy, "af_partial").reason == "simulator truth"
 
 
 def test_broken_report_is_one_line_error(tmp_path):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from afx.backends.base import GenerationRequest
+from afx.backends.lifecycle import check_model_id
 from afx.errors import AfxError
 from afx.sampling import TransientError, UsageGeneration
 
@@ -191,6 +192,7 @@ class AnthropicBackend:
         """Config problems as one line, before any call: key variable, model id, prefill capability."""
         if not model.get("name"):
             raise AfxError("model.name must be the Anthropic model id (e.g. claude-sonnet-5-5)")
+        check_model_id(cls.name, model)
         env, key = api_key(model, cls.default_key_env)
         if check_env and not key:
             raise AfxError(
@@ -235,7 +237,6 @@ class AnthropicBackend:
         self.request_processes = int(model.get("request_processes", 1))
         self.max_concurrency = int(model.get("max_concurrency") or 1)
         self._processes: Any = None  # request_processes.RequestProcesses, started on the first fresh call
-        self._deprecation_checked = False
         self._key = key
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -270,7 +271,6 @@ class AnthropicBackend:
                     for name in QUIET_LOGGERS:
                         logging.getLogger(name).setLevel(logging.WARNING)
                     self._client = self._sdk.Anthropic(**self.client_options())
-                    self._warn_if_deprecated()
         return self._client
 
     @property
@@ -281,7 +281,6 @@ class AnthropicBackend:
                 if self._processes is None:
                     from afx.backends.request_processes import RequestProcesses
 
-                    self._warn_if_deprecated()
                     self._processes = RequestProcesses(
                         self.request_processes,
                         self.client_options(),
@@ -296,19 +295,6 @@ class AnthropicBackend:
             processes, self._processes = self._processes, None
         if processes is not None:
             processes.close()
-
-    def _warn_if_deprecated(self) -> None:
-        """One log line when the SDK's deprecation table has an end-of-life date for the model (the SDK's own
-        DeprecationWarning is hidden by Python's default warning filters)."""
-        if self._deprecation_checked:
-            return
-        self._deprecation_checked = True
-        try:
-            from anthropic._data import DEPRECATED_MODELS  # the SDK's table; a private module, so guarded
-        except ImportError:
-            return
-        if end := DEPRECATED_MODELS.get(self.model_id):
-            log.warning("model %s is deprecated and reaches end-of-life on %s (anthropic SDK)", self.model_id, end)
 
     @classmethod
     def static_identity(cls, model: Mapping[str, Any]) -> dict[str, Any]:

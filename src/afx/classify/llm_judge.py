@@ -62,12 +62,16 @@ class LLMJudgeClassifier:
         self.votes = int(cfg.get("votes", 1))
         self.vote_rule = str(cfg.get("vote_rule", "majority"))
         self.threshold = float(cfg.get("threshold", 0.5))
-        temperature = float(cfg.get("temperature", 0.0))
+        # null = not sent: the API's default (1.0); current Claude models take no temperature at all
+        raw_temperature = cfg.get("temperature", 0.0)  # an absent key keeps the old default, 0
+        temperature = None if raw_temperature is None else float(raw_temperature)
         if self.votes < 1 or self.vote_rule not in VOTE_RULES:
             raise AfxError(f"classifier.votes must be >= 1 and vote_rule one of {', '.join(VOTE_RULES)}")
         if self.votes > 1 and temperature == 0.0:
-            raise AfxError("classifier.votes > 1 needs classifier.temperature > 0 (identical votes otherwise)")
-        self.params = {"temperature": temperature, "max_tokens": int(cfg.get("max_tokens", 1024))}
+            raise AfxError("classifier.votes > 1 needs classifier.temperature > 0 or null (identical votes otherwise)")
+        self.params: dict[str, Any] = {"max_tokens": int(cfg.get("max_tokens", 1024))}
+        if temperature is not None:
+            self.params["temperature"] = temperature
         cache = ResponseCache(cfg["cache_path"]) if cfg.get("cache_path") else None
         self.backend = CachedBackend(make_backend(self.judge_model), cache, retries=int(cfg.get("retries", 2)))
         self.stats = self.backend.stats

@@ -3,7 +3,8 @@
 A label is *validated* when `classifier.validation_report` names a report of `afx validate-classifier`
 (JSON) made with this classifier (`report["classifier"] == classifier.name`) in which the label's gold key
 has at least `MIN_ITEMS` scored items and Cohen's kappa >= `classifier.min_kappa` (default 0.6). The
-`oracle` classifier reads the simulator's own truth and is validated by construction. Anything else is
+`oracle` classifier reads the simulator's own truth and is validated by construction, except for a label with
+injected errors (`classifier.error.<label>`), which stands for an imperfect judge. Anything else is
 unvalidated, with the reason, so that numbers made with it say so.
 
 A relative report path is looked up in the working directory, then under the package's
@@ -67,7 +68,8 @@ def label_status(classifier_cfg: Mapping[str, Any], label: str) -> LabelStatus:
         injected = {k: v for k, v in error.items() if v is not None}
         if injected:
             shown = ", ".join(f"{k} {v:g}" for k, v in sorted(injected.items()))
-            return LabelStatus(True, None, 0, None, f"simulator truth with injected label errors ({shown})")
+            # a deliberately imperfect judge: its labels are not the truth, so they are not presented as findings
+            return LabelStatus(False, None, 0, None, f"simulator truth with injected label errors ({shown})")
         return LabelStatus(True, None, 0, None, "simulator truth")
     path = classifier_cfg.get("validation_report")
     if not path:
