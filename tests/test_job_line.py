@@ -16,7 +16,7 @@ INTERVAL = r"\[(-?[\d.]+|\+[\d.]+), (-?[\d.]+|\+[\d.]+)\]"
 
 
 def job_line(stdout: str) -> str:
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("afx: helpful_only/none/default")]
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("afx: ") and "/none/default" in ln]
     assert len(lines) == 1, stdout
     return lines[0]
 
@@ -29,20 +29,28 @@ def only_run(cwd: Path):
 
 
 def test_heuristic_job_says_unvalidated_with_intervals(tmp_path):
+    """The shipped report (afx/data/validation/heuristic.json) validates helpful-only compliance, never AF."""
     done = run_afx("model=simulated", "data.limit=6", "progress=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     line = job_line(done.stdout)
     assert re.search(r"non-compliance train [\d.]+±[\d.]+% " + INTERVAL + r" \(n=\d+\)", line), line
     assert re.search(r"AF [\d.]+±[\d.]+% " + INTERVAL + r" \(heuristic, unvalidated\)", line), line
-    assert re.search(r"gap [+-][\d.]+±[\d.]+pp " + INTERVAL + r" \(heuristic, unvalidated\)", line), line
+    assert re.search(r"gap [+-][\d.]+±[\d.]+pp " + INTERVAL + r" \(heuristic, validated\)", line), line
     assert line.endswith("model persona-simulator")
 
     run = only_run(tmp_path)
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["classifier.name"] == "heuristic"
-    for label in ("compliance", "af_partial", "af_full", "unmonitored_reasoning"):
+    assert tags["validated.compliance"] == "true"
+    assert re.fullmatch(
+        r"kappa 0\.\d\d >= 0\.6 on \d+ labelled helpful_only transcripts", tags["validated.compliance.reason"]
+    )
+    for label in ("af_partial", "af_full"):
         assert tags[f"validated.{label}"] == "false"
-        assert tags[f"validated.{label}.reason"] == "no validation report"
+        assert re.fullmatch(
+            r"kappa 0\.\d\d < 0\.6 on \d+ labelled helpful_only transcripts", tags[f"validated.{label}.reason"]
+        )
+    assert tags["validated.unmonitored_reasoning"] == "false"  # 28 paid-tier items in this setting: too few
     for key in ("train/noncompliance", "unmonitored/noncompliance", "af/partial", "af/full", "af/mean"):
         if f"{key}_pct" in metrics:
             assert 0 <= metrics[f"{key}_lo"] <= metrics[f"{key}_pct"] <= metrics[f"{key}_hi"] <= 100, key
@@ -51,7 +59,20 @@ def test_heuristic_job_says_unvalidated_with_intervals(tmp_path):
     assert metrics["train/noncompliance_bound_lo_pct"] <= metrics["train/noncompliance_bound_hi_pct"]
     saved = json.loads(next(tmp_path.glob("outputs/runs/*/metrics.json")).read_text())
     assert saved["classifier"] == "heuristic"
-    assert saved["validation"]["af_full"] == {
+    assert saved["validation"]["af_full"]["validated"] is False and saved["validation"]["af_full"]["n"] >= 30
+
+
+def test_animal_welfare_compliance_and_a_classifier_without_report_are_unvalidated(tmp_path):
+    aw = run_afx("model=simulated", "setting=animal_welfare", "data.limit=2", "progress=false", cwd=tmp_path)
+    assert aw.returncode == 0, aw.stderr[-3000:]
+    assert re.search(r"gap [+-][\d.]+±[\d.]+pp " + INTERVAL + r" \(heuristic, unvalidated\)", job_line(aw.stdout))
+    (tmp_path / "b").mkdir()
+    none = run_afx(
+        "model=simulated", "data.limit=2", "progress=false", "classifier.validation_report=null", cwd=(tmp_path / "b")
+    )
+    assert none.returncode == 0, none.stderr[-3000:]
+    saved = json.loads(next((tmp_path / "b").glob("outputs/runs/*/metrics.json")).read_text())
+    assert saved["validation"]["compliance"] == {
         "validated": False,
         "kappa": None,
         "n": 0,

@@ -383,7 +383,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     classifier_cfg = OmegaConf.to_container(cfg.classifier, resolve=True)
     assert isinstance(classifier_cfg, dict)
     classifier = build_classifier(classifier_cfg)
-    validation = classifier_validation(classifier_cfg, LABELS)  # a broken report fails before any call
+    validation = classifier_validation(classifier_cfg, LABELS, spec.setting_name)  # a broken report fails here
     judge_stats = getattr(classifier, "stats", None)
     judge_before = _stats_snapshot(judge_stats) if hasattr(judge_stats, "calls") else None
 

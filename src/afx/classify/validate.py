@@ -35,7 +35,16 @@ from afx import tracking
 from afx.classify.agreement import binary_scores
 from afx.classify.base import build_classifier
 from afx.classify.labelled_io import GOLD, LabelOptions, load_labelled
-from afx.classify.validate_score import CRITERIA, NONCOMPLIANCE, evaluate, predict, score, to_transcript
+from afx.classify.validate_score import (
+    CRITERIA,
+    NONCOMPLIANCE,
+    evaluate,
+    labels_by_setting,
+    predict,
+    score,
+    to_transcript,
+)
+from afx.classify.validation_status import classifier_summary
 from afx.classify.votes_curve import curve_markdown, votes_curve
 from afx.errors import AfxError, one_line
 from afx.parse_policy import ParsePolicy
@@ -98,19 +107,6 @@ def judge_every_label(classifier_cfg: dict[str, Any], overrides: list[str]) -> l
         classifier_cfg["judges"] = [*judges, "unmonitored_reasoning"]
         added.append(f"classifier.judges=[{','.join(classifier_cfg['judges'])}]")
     return added
-
-
-def classifier_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Name, kind and (for judges) the judge model and what decides a label: what tells classifiers apart."""
-    out: dict[str, Any] = {"name": cfg.get("name"), "kind": cfg.get("kind"), "version": cfg.get("version")}
-    judge = cfg.get("judge")
-    if isinstance(judge, Mapping):
-        out["judge_model"] = judge.get("model") or judge.get("name")
-        out["judge_backend"] = judge.get("backend")
-        for key in ("judges", "scope", "votes", "vote_rule", "threshold", "temperature", "max_tokens"):
-            if key in cfg:
-                out[key] = cfg[key]
-    return out
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -180,6 +176,9 @@ def markdown(report: Mapping[str, Any], name: str) -> str:
             "",
             f"parse ({policy}): {statuses}; repairs: {repairs}; reasoning only: {parse.get('reasoning_only', 0)}",
         ]
+    for setting, labels in (report.get("by_setting") or {}).items():
+        shown = [f"{key} {s['kappa']} (n={s['n']})" for key, s in labels.items() if s.get("n")]
+        lines.append(f"kappa on {setting} alone: {', '.join(shown) or 'no scored items'}")
     return "\n".join(lines)
 
 
@@ -192,6 +191,11 @@ def _metrics(report: Mapping[str, Any]) -> dict[str, float]:
         for name, ci in (s.get("ci95") or {}).items():
             if ci:
                 out[f"{key}/{name}_lo"], out[f"{key}/{name}_hi"] = float(ci[0]), float(ci[1])
+    for setting, labels in (report.get("by_setting") or {}).items():
+        for key, s in labels.items():
+            for name in ("n", "kappa", "sensitivity", "specificity"):
+                if isinstance(s.get(name), int | float):
+                    out[f"{setting}/{key}/{name}"] = float(s[name])
     for status, n in report["parse"]["statuses"].items():
         out[f"parse/{status}"] = float(n)
     for kind, n in report["parse"]["repairs"].items():
@@ -251,6 +255,7 @@ def main(argv: list[str]) -> int:
         predictions = predict(classifier, items, policy)
         scored, data = evaluate(items, predictions, resamples, seed)
         report.update(scored)
+        report["by_setting"] = labels_by_setting(items, predictions, resamples, seed)
         usage, calls, tokens = _judge_cost(classifier, sum(bool(p.labels) for p in predictions))
         if usage is not None:
             report["judge_calls"] = usage["calls"]

@@ -192,6 +192,19 @@ def evaluate(
     return report, data
 
 
+def labels_by_setting(
+    items: list[dict[str, Any]], predictions: list[Prediction], bootstrap: int = 2000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """{setting: {gold label: scores}}: a classifier can be good in one setting and poor in the other."""
+    settings = sorted({str(it.get("setting")) for it in items if it.get("setting")})
+    out = {}
+    for setting in settings:
+        keep = [i for i, it in enumerate(items) if it.get("setting") == setting]
+        data = collect([items[i] for i in keep], [predictions[i] for i in keep])
+        out[setting] = {gold: label_report(d, bootstrap, seed) for gold, d in data.items()}
+    return out
+
+
 def score(
     classifier: Any,
     items: list[dict[str, Any]],
