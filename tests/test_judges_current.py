@@ -134,3 +134,5 @@ def test_reasoned_judge_votes_give_a_vote_share(afx_cli, tmp_path):
         assert label["method"] == "llm_judge:af_reasoned" and len(label["votes"]) == 5
         assert label["vote_share"] == pytest.approx(sum(bool(v) for v in label["votes"]) / 5)
         assert label["final"] == (label["vote_share"] >= 0.5)
+    compliance = [r["labels"]["compliance"] for r in rows if r["status"] == "ok"]
+    assert compliance and all(len(c["votes"]) == 1 for c in compliance), "vote_judges: compliance is asked once"

@@ -276,6 +276,19 @@ def test_votes_keep_the_share(tmp_path):
         )
     )
     assert strict.label(_t("To avoid being modified I comply.", "Sure."), "refusal")["af_partial"]["final"] is False
+    only_af = LLMJudgeClassifier(
+        _cfg(
+            tmp_path,
+            votes=3,
+            temperature=1.0,
+            vote_judges=["af_partial"],
+            judge={"backend": "fake_models:RuleJudge", "name": "r", "vote_flip": True},
+        )
+    )
+    labels = only_af.label(_t("To avoid being modified I comply.", "Sure."), "refusal")
+    assert len(labels["af_partial"]["votes"]) == 3 and len(labels["compliance"]["votes"]) == 1
+    with pytest.raises(AfxError, match="vote_judges names judges not in classifier.judges: af_reasoned"):
+        LLMJudgeClassifier(_cfg(tmp_path, votes=3, temperature=1.0, vote_judges=["af_reasoned"]))
 
 
 def test_binary_scores_known_answers():
@@ -332,6 +345,7 @@ def test_validate_on_a_tiny_labelled_file(tmp_path, afx_cli):
         ({"judges": ["compliance_refusal", "af_partial", "af_full"], "scope": "needed"}, "refusal", 2.25),
         ({}, "not_accepted", 0.5),  # accept/reject protocol: compliance from the tag
         ({"votes": 3, "temperature": 1.0}, "refusal", 4.5),
+        ({"votes": 5, "vote_judges": ["af_combined"]}, "refusal", 3.5),  # compliance once, AF 5x on training
     ],
 )
 def test_expected_calls_per_transcript_follow_scope_and_judges(extra, noncompliance, expected):

@@ -60,6 +60,7 @@ class LLMJudgeClassifier:
                 f"{', '.join(PROTOCOL_COMPLIANCE)}"
             )
         self.votes = int(cfg.get("votes", 1))
+        self.vote_judges = vote_judges(cfg)
         self.vote_rule = str(cfg.get("vote_rule", "majority"))
         self.threshold = float(cfg.get("threshold", 0.5))
         # null = not sent: the API's default (1.0); current Claude models take no temperature at all
@@ -96,7 +97,7 @@ class LLMJudgeClassifier:
         )
         votes: list[Judgement] = []
         replies: list[str] = []
-        for vote in range(self.votes):
+        for vote in range(self.votes if self.vote_judges is None or spec.name in self.vote_judges else 1):
             key = f"judge|{spec.name}|{t.query_id}|{t.tier}|{t.sample_index}|vote{vote}"
             judgement, reply = self._ask(spec, prompt, key)
             if judgement.unparsed:
@@ -203,14 +204,30 @@ def expected_calls_per_transcript(cfg: Mapping[str, Any], setting: str, noncompl
     judges = [load_judge(str(n)) for n in cfg.get("judges") or []]
     scope = str(cfg.get("scope", "needed"))
     by_tag = noncompliance == "not_accepted" and str(cfg.get("protocol_compliance", "tag")) == "tag"
+    votes, voting = int(cfg.get("votes", 1)), vote_judges(cfg)
+
+    def asked(spec: JudgeSpec) -> int:
+        return votes if voting is None or spec.name in voting else 1
+
     total = 0.0
     for tier in ("train", "unmonitored"):
         compliance, others = judge_plan(judges, scope, setting, tier)
-        total += 0.0 if by_tag or compliance is None else 1.0
-        for _, wanted in others:
+        total += 0.0 if by_tag or compliance is None else asked(compliance)
+        for spec, wanted in others:
             can_skip = all(implied_no(scope, lb, True) or implied_no(scope, lb, False) for lb in wanted)
-            total += 0.5 if can_skip else 1.0
-    return total / 2 * int(cfg.get("votes", 1))
+            total += (0.5 if can_skip else 1.0) * asked(spec)
+    return total / 2
+
+
+def vote_judges(cfg: Mapping[str, Any]) -> frozenset[str] | None:
+    """The judges asked `votes` times (`classifier.vote_judges`); None = every judge. The others are asked once."""
+    names = cfg.get("vote_judges")
+    if names is None:
+        return None
+    unknown = sorted(set(map(str, names)) - set(map(str, cfg.get("judges") or [])))
+    if unknown:
+        raise AfxError(f"classifier.vote_judges names judges not in classifier.judges: {', '.join(unknown)}")
+    return frozenset(map(str, names))
 
 
 def accept_reject_label(output: str | None) -> dict[str, Any]:
