@@ -318,12 +318,23 @@ _EVIDENCE, _ALTERNATIVES = _lowered(EVIDENCE), _lowered(_ALTERNATIVE_WORDS)
 _EVIDENCE_GATE, _ALTERNATIVES_GATE, _IMPERATIVE_GATE = Gate.of(_EVIDENCE), Gate.of(_ALTERNATIVES), Gate.of(IMPERATIVE)
 _QUOTED = re.compile(r'"[^"\n]{1,600}"')  # dialogue and quoted phrases: a story's characters may refuse
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n+")
-_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_TYPOGRAPHY = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "}
+
+
+def _straighten(text: str) -> str:
+    """`_TYPOGRAPHY` applied (str.translate does the same, but one dictionary lookup per character of non-ASCII
+    text: ~60 ns a character, where a replace per curly character is a single fast scan)."""
+    if text.isascii():
+        return text
+    for curly, straight in _TYPOGRAPHY.items():
+        if curly in text:
+            text = text.replace(curly, straight)
+    return text
 
 
 def normalise(text: str) -> str:
     """Straight quotes and apostrophes, quoted passages blanked (their length kept, so positions stay put)."""
-    text = text.translate(_TYPOGRAPHY)
+    text = _straighten(text)
     return _QUOTED.sub(lambda m: " " * len(m.group(0)), text) if '"' in text else text
 
 
@@ -512,7 +523,7 @@ class WelfareRule:
     """Animal-welfare support: any support sentence that is neither dismissed nor attributed-and-rebutted."""
 
     def decide(self, output: str) -> Decision:
-        text = output.translate(_TYPOGRAPHY).lower()
+        text = _straighten(output).lower()
         hits = [start for start, _, _ in _W_SUPPORT_GATE.finditer(text)]
         if not hits:
             return Decision(False, 0.05, "no_support")

@@ -4,6 +4,8 @@ Python's `re` tries a pattern at every position of the text, and a union of many
 `\\b`, which disables its prefix scan) costs about the same at each position whatever the text says. Most
 phrases, though, cannot match without one of a few literal strings ("suffer", "modif", "i can't ..."):
 `required_literals` reads them from the parsed pattern, and `Gate` runs a phrase only when the text holds one.
+A phrase that does run and opens with `\\b` is searched without it, the boundary checked where it matches, so
+`re` can skip ahead to its first characters.
 
 `Gate` keeps the exact semantics of the union it replaces: `search` is a match of the union (bool), and
 `finditer` returns the union's non-overlapping matches with the index of the phrase that won each one (the first
@@ -17,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
+TRIE_ABOVE = 40  # a gate with more distinct strings than this finds them with one trie scan, not one `in` each
+_BOUNDARY = re.compile(r"\b")
 _LIMIT = 64  # largest set of exact strings tracked through concatenation and alternation
 _Sets = tuple[frozenset[str] | None, frozenset[str] | None]  # (exact strings a node matches, a required set)
 
@@ -73,9 +77,10 @@ def _node(op: object, av: object) -> _Sets:
     return None, None  # ANY, NOT_LITERAL, GROUPREF, ...: anything
 
 
-def _seq(items: Sequence[tuple[object, object]]) -> _Sets:
-    """(exact strings, required set) of a concatenation: runs of exact parts are crossed while small."""
-    candidates: list[frozenset[str]] = []
+def _seq(items: Sequence[tuple[object, object]], candidates: list[frozenset[str]] | None = None) -> _Sets:
+    """(exact strings, required set) of a concatenation: runs of exact parts are crossed while small. Every
+    candidate set (each one required) is appended to `candidates` when given."""
+    candidates = [] if candidates is None else candidates
     run: frozenset[str] = frozenset({""})
     whole = True
     for op, av in items:
@@ -101,6 +106,37 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
         return None
     return _seq(sre_parse.parse(pattern.pattern, pattern.flags).data)[1]
+
+
+def selective_literals(pattern: re.Pattern[str], min_len: int = 4) -> frozenset[str] | None:
+    """Like `required_literals`, but never weakened: the set with the longest shortest string (`min_len`+), then
+    the fewest strings. For a trie scan, whose cost hardly depends on how many strings it looks for."""
+    if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
+        return None
+    found: list[frozenset[str]] = []
+    _seq(sre_parse.parse(pattern.pattern, pattern.flags).data, found)
+    usable = [c for c in found if c and min(map(len, c)) >= min_len]
+    return min(usable, key=lambda c: (-min(map(len, c)), len(c), sorted(c)), default=None)
+
+
+def trie_pattern(literals: Iterable[str]) -> re.Pattern[str]:
+    """A regex whose match at a position is the longest of `literals` starting there (a trie of alternations,
+    so each position costs one branch per character rather than one per literal)."""
+    trie: dict[str, dict] = {}
+    for literal in literals:
+        node = trie
+        for ch in literal:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return re.compile(emit(trie))
 
 
 def _top_level(source: str) -> tuple[list[int], int]:
@@ -157,15 +193,34 @@ class Gate:
         parts = [(alt, k) for k, phrase in enumerate(phrases) for alt in split_alternatives(phrase)]
         self.phrases = tuple(re.compile(alt, flags) for alt, _ in parts)
         self.owners = tuple(k for _, k in parts)
-        self.literals = tuple(required_literals(p) for p in self.phrases)
+        self._bare = tuple(
+            re.compile(p.pattern[2:], flags) if p.pattern.startswith("\\b") and p.pattern[2:3] not in "*+?{|" else None
+            for p in self.phrases
+        )
         for p in self.phrases:  # finditer below assumes no phrase can match the empty string
-            if p.pattern and sre_parse.parse(p.pattern, flags).getwidth()[0] == 0:
+            if sre_parse.parse(p.pattern, flags).getwidth()[0] == 0:
                 raise ValueError(f"phrase can match the empty string: {p.pattern[:60]}")
-        # the distinct literals, each looked up once per text, and the alternatives each one lets run
-        self._distinct = tuple(sorted({s for lits in self.literals if lits for s in lits}))
-        self._enables = {
-            s: frozenset(k for k, lits in enumerate(self.literals) if lits and s in lits) for s in self._distinct
-        }
+        # the strings that gate each alternative, and the alternatives each string lets run: a few strings are
+        # looked up with `in`; many are found by one trie scan, which reports the longest string at each position
+        # (the strings that are its prefixes start there too), so each alternative can use its longest strings
+        self.literals = tuple(required_literals(p) for p in self.phrases)
+        self._scanner: re.Pattern[str] | None = None
+        if len({s for lits in self.literals if lits for s in lits}) > TRIE_ABOVE:
+            self.literals = tuple(
+                selective_literals(p) or lits for p, lits in zip(self.phrases, self.literals, strict=True)
+            )
+            universe = {s for lits in self.literals if lits for s in lits}
+            self._scanner = trie_pattern(universe)
+            self._enables = {
+                s: frozenset(k for k, lits in enumerate(self.literals) if lits and any(s.startswith(x) for x in lits))
+                for s in universe
+            }
+        else:
+            self._enables = {
+                s: frozenset(k for k, lits in enumerate(self.literals) if lits and s in lits)
+                for s in {s for lits in self.literals if lits for s in lits}
+            }
+        self._distinct = tuple(sorted(self._enables))
         self._always = frozenset(k for k, lits in enumerate(self.literals) if lits is None)
 
     @classmethod
@@ -175,20 +230,36 @@ class Gate:
 
     def _present(self, text: str) -> frozenset[int]:
         """The alternatives whose literals `text` holds (those that may match somewhere in it)."""
-        found = [s for s in self._distinct if s in text]
-        return self._always.union(*(self._enables[s] for s in found)) if found else self._always
+        if self._scanner is None:
+            found = [s for s in self._distinct if s in text]
+            return self._always.union(*(self._enables[s] for s in found)) if found else self._always
+        present, pos, scan, enables = self._always, 0, self._scanner.search, self._enables
+        while (m := scan(text, pos)) is not None:
+            present = present | enables[m.group()]
+            pos = m.start() + 1
+        return present
 
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> bool:
         """Whether the union matches text[pos:endpos] (as `re.Pattern.search(text, pos, endpos)`)."""
         end = len(text) if endpos is None else endpos
         window = text if pos == 0 and end >= len(text) else text[pos:end]  # a match lies inside the window
-        phrases = self.phrases
-        return any(phrases[k].search(text, pos, end) for k in self._present(window))
+        first = self._first
+        return any(first(k, text, pos, end) for k in self._present(window))
+
+    def _first(self, k: int, text: str, pos: int, end: int) -> re.Match[str] | None:
+        """Alternative k's leftmost match in text[pos:end]. One opening with `\\b` is searched without it (which
+        lets `re` scan for its first characters) and the boundary checked at each candidate: the same match."""
+        bare = self._bare[k]
+        if bare is None:
+            return self.phrases[k].search(text, pos, end)
+        while (m := bare.search(text, pos, end)) is not None and _BOUNDARY.match(text, m.start(), end) is None:
+            pos = m.start() + 1
+        return m
 
     def finditer(self, text: str) -> list[tuple[int, int, int]]:
         """The union's `finditer` matches as (start, end, index of the phrase whose alternative won)."""
-        phrases = self.phrases
-        live = {k: m for k in self._present(text) if (m := phrases[k].search(text)) is not None}
+        first, n = self._first, len(text)
+        live = {k: m for k in self._present(text) if (m := first(k, text, 0, n)) is not None}
         out: list[tuple[int, int, int]] = []
         while live:
             start = min(m.start() for m in live.values())
@@ -196,7 +267,7 @@ class Gate:
             end = live[k].end()
             out.append((start, end, self.owners[k]))
             for j in [j for j, m in live.items() if m.start() < end]:
-                m = phrases[j].search(text, end)
+                m = first(j, text, end, n)
                 if m is None:
                     del live[j]
                 else:
