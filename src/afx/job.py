@@ -484,7 +484,11 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         if cfg.get("viewer", True):
             title = f"afx {spec.setting_name}/{spec.prefix_name}/{spec.variation_label} ({sweep_id})"
             write_viewer(ordered, out_dir / "transcripts.html", title=title)
-        result = compute_job_metrics(ordered, str(cfg.classifier.get("conditioning_classifier", "af_partial")))
+        result = compute_job_metrics(
+            ordered,
+            str(cfg.classifier.get("conditioning_classifier", "af_partial")),
+            api_refusal_counts_as=cfg.model.get("api_refusal_counts_as"),
+        )
         stats = backend.stats
         result.values.update(_stats_metrics(stats, None, "calls"))
         result.values["calls/model"] = result.values.pop("calls/calls")

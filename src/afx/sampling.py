@@ -56,6 +56,16 @@ class UsageGeneration(Generation):
 
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    thinking_tokens: int = 0  # of completion_tokens, spent on thinking (Anthropic output_tokens_details)
+
+
+# Finish reasons that end a transcript with a status of their own (the Anthropic backend's stop reasons).
+STOP_STATUS = {
+    "refusal": Status.API_REFUSAL,
+    "pause_turn": Status.PAUSE_TURN,
+    "context_window_exceeded": Status.CONTEXT_WINDOW,
+    "unknown_stop": Status.UNKNOWN_STOP,
+}
 
 
 @dataclass
@@ -70,6 +80,7 @@ class CallStats:
     completion_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    thinking_tokens: int = 0  # part of completion_tokens
     retry_reasons: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -99,6 +110,7 @@ class CallStats:
             self.completion_tokens += int(generation.completion_tokens or 0)
             self.cache_read_tokens += read
             self.cache_write_tokens += write
+            self.thinking_tokens += int(getattr(generation, "thinking_tokens", 0) or 0)
 
     def usage_metrics(self, prefix: str = "tokens") -> dict[str, float]:
         total_in = self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
@@ -108,6 +120,8 @@ class CallStats:
             f"{prefix}/cache_read": float(self.cache_read_tokens),
             f"{prefix}/cache_write": float(self.cache_write_tokens),
         }
+        if self.thinking_tokens:
+            out[f"{prefix}/thinking"] = float(self.thinking_tokens)
         if total_in:
             out[f"{prefix}/cache_read_share"] = self.cache_read_tokens / total_in
         return out
@@ -359,6 +373,12 @@ def sample_transcript(
             return transcript.finish(Status.ERROR)
         transcript.calls += 0 if hit else 1
         transcript.cache_hits += 1 if hit else 0
+        stop, _, detail = generation.finish_reason.partition(":")
+        if stop in STOP_STATUS:  # an API-level stop: kept as its own status, never parsed as the model's answer
+            transcript.turns.append(prefill + generation.text)
+            named = detail if stop == "unknown_stop" else stop + (f" ({detail})" if detail else "")
+            transcript.error = f"API stop_reason {named}"
+            return transcript.finish(STOP_STATUS[stop])
         read = parse_turn(
             prefill + generation.text,
             plan.parse,

@@ -23,6 +23,10 @@ class Status(StrEnum):
     TURN_LIMIT = "turn_limit"  # max_turns assistant turns, all scratchpad, no <OUTPUT>
     EMPTY = "empty"  # an empty turn, or an empty <OUTPUT>
     ERROR = "error"  # the backend failed (after bounded retries)
+    API_REFUSAL = "api_refusal"  # the API stopped the turn with stop_reason "refusal" (not the model's own words)
+    PAUSE_TURN = "pause_turn"  # the API paused the turn (stop_reason "pause_turn"); afx does not resume it
+    CONTEXT_WINDOW = "context_window_exceeded"  # stop_reason "model_context_window_exceeded"
+    UNKNOWN_STOP = "unknown_stop"  # any other stop reason afx does not know (named in Transcript.error)
 
 
 FAILURES = tuple(s.value for s in Status if s is not Status.OK)

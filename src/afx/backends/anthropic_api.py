@@ -14,12 +14,21 @@
   a fully cached rerun makes no request at all. `model.verify=false` skips the check.
 - `model.request_processes` > 1 sends the requests from that many worker processes, each with its own SDK client
   (request_processes.py): the SDK's Python per call then runs under several GILs. Same requests, same errors.
+- Thinking (`model.thinking`, docs/backends.md "Thinking"): `off` sends the model's off switch
+  (`model.thinking_off_type`: {"type": "disabled"}, or {"type": "between_tools"} on Claude Sonnet 5.5, which answers
+  400 to "disabled"); `recorded` sends adaptive (or budgeted) thinking with `model.thinking_display`, and every
+  thinking block becomes a leading `<think>` block of the turn's text. Earlier turns' thinking blocks go back with
+  their signatures (`model.thinking_history`). `model.effort` is sent as output_config.effort (null: not sent).
+- Stop reasons: refusal, pause_turn and model_context_window_exceeded come back as their own finish reasons
+  (sampling turns them into the statuses api_refusal / pause_turn / context_window_exceeded); any other unknown
+  stop reason as "unknown_stop:<reason>".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -43,7 +52,25 @@ SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences"
 # 2023-06-01 still takes them on the models that accept them. temperature 1.0 is the API's default.
 LEGACY_API_VERSION = "2023-06-01"
 EXTRA_SAMPLING = ("temperature", "top_p", "top_k")
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "refusal"}
+# stop_reason literals of anthropic 2.17 (anthropic/types/stop_reason.py) -> afx finish reasons. refusal, pause_turn
+# and model_context_window_exceeded end the transcript with a status of their own (sampling.STOP_STATUS); tool_use
+# (afx sends no tools) and any reason the SDK does not list become "unknown_stop:<reason>", a named failure.
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "refusal": "refusal",
+    "pause_turn": "pause_turn",
+    "model_context_window_exceeded": "context_window_exceeded",
+}
+THINKING_MODES = ("off", "recorded")
+THINKING_DISPLAYS = ("summarized", "omitted")  # ThinkingConfigAdaptiveParam.display in anthropic 2.17
+THINKING_OFF_TYPES = ("disabled", "between_tools")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")  # OutputConfigParam.effort in anthropic 2.17
+BETWEEN_TOOLS_EFFORTS = ("low", "medium", "high")  # Sonnet 5.5: between_tools at xhigh / max answers 400
+THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n"
+OMITTED_THINKING = "[thinking not displayed: thinking_display=omitted]"
+HISTORY_MODES = ("keep", "drop")
 # The Claude 4.6 generation and later answer HTTP 400 to a trailing assistant message (design.md). The version is
 # read from the model id: claude-<family>-<major>[-<minor>][-<date>] (claude-opus-4-5-20251101, claude-sonnet-5-5,
 # claude-sonnet-4-20250514) or the older claude-<major>[-<minor>]-<family>[-<date>] / claude-2.1 / claude-instant-1.2;
@@ -180,6 +207,91 @@ def _sent(key: str, value: Any, legacy: bool) -> bool:
     return legacy or not (key == "temperature" and float(value) == 1.0)
 
 
+@dataclass(frozen=True)
+class ThinkingSettings:
+    """What a model config asks of thinking, and what goes into each request (docs/backends.md "Thinking").
+
+    mode "off": `off_type` is sent ({"type": "disabled"} or {"type": "between_tools"}); None = the model cannot
+    turn thinking off. mode "recorded": {"type": "adaptive", "display": ...}, or {"type": "enabled",
+    "budget_tokens": ...} when `budget_tokens` is set (models before Claude 4.6 have no adaptive thinking).
+    `max_tokens`: the max_tokens sent while thinking is recorded (thinking tokens count toward it); None = the
+    sampling value. `effort`: output_config.effort, None = not sent."""
+
+    mode: str = "off"
+    display: str = "summarized"
+    off_type: str | None = "disabled"
+    budget_tokens: int | None = None
+    max_tokens: int | None = None
+    effort: str | None = None
+    history: str = "keep"
+
+    @classmethod
+    def from_model(cls, model: Mapping[str, Any]) -> ThinkingSettings:
+        """The settings of `model` (defaults: off via "disabled", summarized, effort not sent), checked."""
+        name = model.get("name")
+        mode = str(model.get("thinking") or "off")
+        display = str(model.get("thinking_display") or "summarized")
+        off_type = model.get("thinking_off_type", "disabled")
+        effort = model.get("effort")
+        history = str(model.get("thinking_history") or "keep")
+        budget = model.get("thinking_budget_tokens")
+        max_tokens = model.get("max_tokens_thinking")
+        checks = (
+            ("thinking", mode, THINKING_MODES),
+            ("thinking_display", display, THINKING_DISPLAYS),
+            ("thinking_off_type", off_type, (*THINKING_OFF_TYPES, None)),
+            ("effort", effort, (*EFFORTS, None)),
+            ("thinking_history", history, HISTORY_MODES),
+        )
+        for key, value, allowed in checks:
+            if value not in allowed:
+                shown = ", ".join("null" if a is None else str(a) for a in allowed)
+                raise AfxError(f"model.{key}={value!r} is not one of {shown} (model={name})")
+        if mode == "off" and off_type is None:
+            raise AfxError(
+                f"model {name} cannot turn thinking off (model.thinking_off_type: null: it always thinks); "
+                f"set model.thinking=recorded so its thinking is stored and classified"
+            )
+        if mode == "off" and off_type == "between_tools" and effort not in (None, *BETWEEN_TOOLS_EFFORTS):
+            raise AfxError(
+                f"model.effort={effort} with thinking off (between_tools) on model {name}: the API answers 400 above "
+                f"effort high; lower model.effort or set model.thinking=recorded"
+            )
+        for key, value in (("thinking_budget_tokens", budget), ("max_tokens_thinking", max_tokens)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise AfxError(f"model.{key} must be null or a whole number >= 1, got {value!r}")
+        if budget is not None and budget < 1024:
+            raise AfxError(f"model.thinking_budget_tokens={budget}: the API takes budgets of at least 1024 tokens")
+        return cls(mode, display, off_type, budget, max_tokens, effort, history)
+
+    @property
+    def recorded(self) -> bool:
+        return self.mode == "recorded"
+
+    def param(self) -> dict[str, Any]:
+        """The request's `thinking` parameter."""
+        if not self.recorded:
+            return {"type": self.off_type}
+        if self.budget_tokens is not None:
+            return {"type": "enabled", "budget_tokens": self.budget_tokens, "display": self.display}
+        return {"type": "adaptive", "display": self.display}
+
+    def identity(self) -> dict[str, Any]:
+        """What goes into the response-cache key: everything here that changes the answer."""
+        ident: dict[str, Any] = {"thinking": self.param()}
+        if self.effort is not None:
+            ident["effort"] = self.effort
+        if self.recorded:
+            ident["thinking_history"] = self.history
+            if self.max_tokens is not None:
+                ident["max_tokens_thinking"] = self.max_tokens
+        return ident
+
+
+def _thought_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 class AnthropicBackend:
     """Claude via the Messages API. Thread-safe: one SDK client shared by every worker."""
 
@@ -218,6 +330,15 @@ class AnthropicBackend:
         if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
             raise AfxError(f"model.request_processes must be a whole number >= 1, got {processes!r}")
         check_prefill_config(model, has_prefix)
+        thinking = ThinkingSettings.from_model(model)
+        prefill = model.get("prefill") or {}
+        prefilled = prefill.get("first") or prefill.get("next") or (has_prefix and model.get("prefix_mode") != "turn")
+        if thinking.recorded and prefilled:
+            raise AfxError(
+                f"model.thinking=recorded with assistant prefill (model={model.get('name')}): the API does not "
+                f"pre-fill a reply while thinking is on; set model.prefix_mode=turn and empty model.prefill, "
+                f"or model.thinking=off"
+            )
 
     def __init__(self, model: Mapping[str, Any]) -> None:
         self.validate_config(model, has_prefix=False)
@@ -236,6 +357,10 @@ class AnthropicBackend:
         self.open_telemetry = _otel_option(model.get("open_telemetry", False))
         self.request_processes = int(model.get("request_processes", 1))
         self.max_concurrency = int(model.get("max_concurrency") or 1)
+        self.thinking = ThinkingSettings.from_model(model)
+        self._thoughts: dict[str, list[dict[str, Any]]] = {}  # turn text -> its thinking blocks, as returned
+        self._thoughts_lock = threading.Lock()
+        self.thinking_history_missing = 0  # earlier turns sent back without their thinking blocks (not known here)
         self._processes: Any = None  # request_processes.RequestProcesses, started on the first fresh call
         self._key = key
         self._client: Any = None
@@ -302,10 +427,36 @@ class AnthropicBackend:
         ident: dict[str, Any] = {"backend": cls.name, "model": str(model["name"])}
         if model.get("base_url"):
             ident["base_url"] = str(model["base_url"])
+        ident.update(ThinkingSettings.from_model(model).identity())  # thinking, effort: they change the answer
         return ident
 
     def identity(self) -> dict[str, Any]:
-        return self.static_identity({"name": self.model_id, "base_url": self.base_url})
+        ident = self.static_identity({"name": self.model_id, "base_url": self.base_url})
+        ident.pop("thinking", None)
+        return {**ident, **self.thinking.identity()}
+
+    def _assistant_content(self, text: str) -> Any:
+        """An earlier assistant turn as sent back: with thinking recorded, the leading `<think>` block that parse()
+        wrote is taken off the text, and the thinking blocks it came from go back first, signatures intact
+        (model.thinking_history=keep), so the model sees its own earlier thinking as it sees its scratchpad."""
+        if not self.thinking.recorded or not text.startswith(THINK_OPEN):
+            return text
+        end = text.find(THINK_CLOSE)
+        rest = text[end + len(THINK_CLOSE) :] if end >= 0 else text
+        if self.thinking.history == "drop":
+            return rest
+        with self._thoughts_lock:
+            blocks = self._thoughts.get(_thought_key(text))
+            if blocks is None:
+                self.thinking_history_missing += 1
+                if self.thinking_history_missing == 1:
+                    log.warning(
+                        "an earlier turn's thinking blocks are not known in this process (its answer came from the "
+                        "response cache); it is sent back without them"
+                    )
+        if blocks is None:
+            return rest
+        return [*blocks, {"type": "text", "text": rest}] if rest else list(blocks)
 
     # -- requests and responses (also used by the batch runner) --------------------------------------------
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:
@@ -313,12 +464,20 @@ class AnthropicBackend:
         system: Any = request.system
         if self.cache_system_prompt and request.system:
             system = [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
-        messages = [{"role": role, "content": content} for role, content in request.messages]
+        messages = [
+            {"role": role, "content": self._assistant_content(content) if role == "assistant" else content}
+            for role, content in request.messages
+        ]
         if request.prefill:
             messages.append({"role": "assistant", "content": request.prefill.rstrip()})
         params: dict[str, Any] = {"model": self.model_id, "system": system, "messages": messages}
         sampling = dict(request.params)
         params["max_tokens"] = int(sampling.pop("max_tokens", 4000))
+        if self.thinking.recorded and self.thinking.max_tokens is not None:
+            params["max_tokens"] = self.thinking.max_tokens  # thinking tokens count toward max_tokens
+        params["thinking"] = self.thinking.param()
+        if self.thinking.effort is not None:
+            params["output_config"] = {"effort": self.thinking.effort}
         for key in EXTRA_SAMPLING:
             if _sent(key, sampling.get(key), legacy=bool(self.api_version)):
                 if not self.api_version:
@@ -336,31 +495,46 @@ class AnthropicBackend:
         """Text after the prefill (a matched stop sequence is put back), finish reason and usage, from a Message
         as JSON (the online path) or as an SDK object (batch results).
 
-        Extended thinking: `thinking` content blocks become one leading `<think>...</think>` block of the text
-        (`redacted_thinking` as `<think>[redacted thinking]</think>`), so the reasoning is cached, shown, parsed
-        and classified like a scratchpad."""
+        Thinking: `thinking` content blocks become one leading `<think>...</think>` block of the text
+        (`redacted_thinking` as `<think>[redacted thinking]</think>`; a block with the display omitted, empty text
+        and a signature, as OMITTED_THINKING), so the reasoning is cached, shown, parsed and classified like a
+        scratchpad; the blocks themselves are kept to be sent back with the next turn.
+
+        Finish reason: FINISH; a refusal with a stop_details category is "refusal:<category>"; a stop reason
+        not in FINISH is "unknown_stop:<reason>". Usage: output_tokens includes thinking tokens (the SDK's
+        Usage.output_tokens_details.thinking_tokens says how many; kept as thinking_tokens)."""
         if not isinstance(message, Mapping):
             message = message.to_dict()
         content = message.get("content") or ()
         text = "".join(block.get("text") or "" for block in content if block.get("type") == "text")
+        raw = [dict(block) for block in content if block.get("type") in ("thinking", "redacted_thinking")]
         thoughts = [
-            str(block.get("thinking") or "") if block.get("type") == "thinking" else "[redacted thinking]"
-            for block in content
-            if block.get("type") in ("thinking", "redacted_thinking")
+            "[redacted thinking]"
+            if block["type"] == "redacted_thinking"
+            else (str(block.get("thinking") or "").strip() or OMITTED_THINKING)
+            for block in raw
         ]
         if thoughts:
-            text = "<think>\n" + "\n\n".join(t.strip() for t in thoughts) + "\n</think>\n" + text
+            text = THINK_OPEN + "\n\n".join(thoughts) + THINK_CLOSE + text
         stop_reason, stop_sequence = message.get("stop_reason"), message.get("stop_sequence")
         if stop_reason == "stop_sequence" and stop_sequence:
             text += stop_sequence
+        if raw and self.thinking.recorded and self.thinking.history == "keep":
+            with self._thoughts_lock:
+                self._thoughts[_thought_key(text)] = raw
+        finish = FINISH.get(str(stop_reason)) or f"unknown_stop:{stop_reason}"
+        category = (message.get("stop_details") or {}).get("category")
+        if finish == "refusal" and category:
+            finish = f"refusal:{category}"
         usage = message.get("usage") or {}
         return UsageGeneration(
             text,
-            FINISH.get(str(stop_reason), str(stop_reason)),
+            finish,
             int(usage.get("input_tokens") or 0),
             int(usage.get("output_tokens") or 0),
             cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
             cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+            thinking_tokens=int((usage.get("output_tokens_details") or {}).get("thinking_tokens") or 0),
         )
 
     def generate(self, request: GenerationRequest, seed: int) -> UsageGeneration:

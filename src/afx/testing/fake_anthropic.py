@@ -29,6 +29,20 @@ Constructor options (all keyword):
                    that wrote it is sent (after its latency).
   (API version)    a request with temperature / top_p / top_k under anthropic-version 2026-10-21 or later gets
                    HTTP 400, as the real API does; the older 2023-06-01 header lets them through.
+  thinking_rules   (model id) -> ThinkingRule: what the model does with `thinking` (default `thinking_rule`:
+                   Claude Sonnet 5.5 thinks adaptively when `thinking` is not sent, display omitted, and answers 400
+                   to {"type": "disabled"} / "enabled" and to between_tools above effort high; Claude Opus 5.5 the
+                   same and cannot turn thinking off; other models do not think unless asked). While thinking, the
+                   reply's scratchpad blocks become a thinking block (display "summarized": its text; "omitted":
+                   empty text, signature only) and the visible text is the rest (or the next turn's answer); its
+                   tokens count in output_tokens, output_tokens_details.thinking_tokens and against max_tokens.
+                   Thinking blocks sent back must carry a signature this server issued, unmodified (else 400);
+                   `require_thinking_history=True` also answers 400 to an earlier thinking turn sent back without
+                   its thinking blocks (the API requires that only with tool use). Counters: thinking_blocks_received,
+                   think_text_echoed (an assistant text sent back that starts with "<think>").
+  stop_reason_fn   (request_json) -> stop reason or None: force "refusal" (empty text, stop_details with a
+                   category), "pause_turn" / "model_context_window_exceeded" (the text cut in half) or any other
+                   reason (the text unchanged), for tests of how the client handles each.
   batch_latency_s  Message Batches: seconds until a batch has ended; `batch_error_rate` gives errored results
                    (overloaded_error; per request and attempt, like `Faults`, at most `max_consecutive` in a row).
 
@@ -173,6 +187,52 @@ def protocol_reply(request: Mapping[str, Any]) -> str:
     if prefill.rstrip().endswith(SCRATCH_CLOSE) or own_turns >= 1:
         return _continue(prefill, output)
     return _continue(prefill, f"{SCRATCH_OPEN}\n{reasoning}\n{SCRATCH_CLOSE}")
+
+
+# --- thinking ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThinkingRule:
+    """How a model treats the `thinking` parameter: `default` is the type applied when it is not sent (None: no
+    thinking), `display` the default display, `rejects` the types answered with 400, `between_tools_efforts`
+    the efforts at which between_tools is accepted."""
+
+    default: str | None = None
+    display: str = "summarized"
+    rejects: frozenset[str] = frozenset({"between_tools"})
+    between_tools_efforts: tuple[str, ...] = ("low", "medium", "high")
+
+
+# Claude Sonnet 5.5: adaptive thinking on by default, display omitted by default, "disabled" -> 400 (use
+# between_tools), budgeted "enabled" -> 400 (docs: models/sonnet-5-5/whats-new-sonnet-5-5, thinking-troubleshooting).
+# Claude Opus 5.5: cannot turn thinking off at all. Other models: no thinking unless asked.
+THINKING_RULES = {
+    "claude-sonnet-5-5": ThinkingRule("adaptive", "omitted", frozenset({"disabled", "enabled"})),
+    "claude-opus-5-5": ThinkingRule("adaptive", "omitted", frozenset({"disabled", "enabled", "between_tools"})),
+}
+
+
+def thinking_rule(model: str) -> ThinkingRule:
+    """The rule for a model id (its dated snapshots included)."""
+    for name, rule in THINKING_RULES.items():
+        if model == name or model.startswith(name + "-"):
+            return rule
+    return ThinkingRule()
+
+
+def _split_thinking(text: str) -> tuple[str, str]:
+    """(reasoning, visible text): a protocol reply's scratchpad blocks are what a thinking model thinks."""
+    thoughts, rest, at = [], [], 0
+    while (start := text.find(SCRATCH_OPEN, at)) >= 0:
+        close = text.find(SCRATCH_CLOSE, start)
+        if close < 0:
+            break
+        rest.append(text[at:start])
+        thoughts.append(text[start + len(SCRATCH_OPEN) : close].strip())
+        at = close + len(SCRATCH_CLOSE)
+    rest.append(text[at:])
+    return "\n\n".join(thoughts), "".join(rest).strip()
 
 
 # --- the server -------------------------------------------------------------------------------------------
@@ -418,6 +478,9 @@ class FakeAnthropic:
         api_keys: Iterable[str] | None = None,
         retired_models: Iterable[str] = (),
         prefill_rejected: Callable[[str], bool] | None = None,
+        thinking_rules: Callable[[str], ThinkingRule] = thinking_rule,
+        require_thinking_history: bool = False,
+        stop_reason_fn: Callable[[dict[str, Any]], str | None] | None = None,
         min_cache_tokens: int = 1024,
         cache_ttl_s: float = 300.0,
         batch_latency_s: float = 0.05,
@@ -433,6 +496,13 @@ class FakeAnthropic:
         self.api_keys = set(api_keys) if api_keys is not None else None
         self.retired_models = set(retired_models)
         self.prefill_rejected = prefill_rejected or (lambda model: not prefill_known_supported(model))
+        self.thinking_rules = thinking_rules
+        self.require_thinking_history = require_thinking_history
+        self.stop_reason_fn = stop_reason_fn
+        self.thinking_blocks_received = 0
+        self.think_text_echoed = 0
+        self._signatures: dict[str, str] = {}  # signature -> the thinking text returned with it
+        self._thought_turns: set[str] = set()  # visible texts of answers that came with thinking
         self.min_cache_tokens = min_cache_tokens
         self.cache_ttl_s = cache_ttl_s
         self.batch_latency_s = batch_latency_s
@@ -525,29 +595,103 @@ class FakeAnthropic:
                     _error_body("invalid_request_error", "final assistant content cannot end with trailing whitespace"),
                     None,
                 )
+        rule = self.thinking_rules(model)
+        thinking = body.get("thinking") or {}
+        kind = thinking.get("type") if thinking else rule.default
+        effort = (body.get("output_config") or {}).get("effort")
+        if thinking and kind in rule.rejects:
+            hint = "; use thinking.type between_tools to turn up-front thinking off" if kind == "disabled" else ""
+            return 400, _error_body("invalid_request_error", f"thinking.type.{kind} is not supported{hint}"), None
+        if kind == "between_tools" and effort is not None and effort not in rule.between_tools_efforts:
+            return 400, _error_body("invalid_request_error", f"between_tools is not supported at effort {effort}"), None
+        problem = self._check_history(messages)
+        if problem:
+            return 400, _error_body("invalid_request_error", problem), None
         reply = self.reply(dict(body))
         text, stop_reason = (reply, "end_turn") if isinstance(reply, str) else (reply["text"], reply["stop_reason"])
+        thought = "" if isinstance(reply, str) else str(reply.get("thinking") or "")
+        if kind in ("adaptive", "enabled") and not thought:
+            thought, text = _split_thinking(text)
+            if thought and not text:  # it reasoned in its thinking: the visible reply is what comes next
+                after = {
+                    **body,
+                    "messages": [
+                        *messages,
+                        {"role": "assistant", "content": "."},
+                        {"role": "user", "content": "<NEXT/>"},
+                    ],
+                }
+                nxt = self.reply(after)
+                text = _split_thinking(nxt if isinstance(nxt, str) else nxt["text"])[1]
+        forced = self.stop_reason_fn(dict(body)) if self.stop_reason_fn else None
+        stop_details = None
+        if forced == "refusal":
+            text, stop_reason = "", "refusal"
+            stop_details = {"type": "refusal", "category": "general_harms", "explanation": "fake refusal"}
+        elif forced in ("pause_turn", "model_context_window_exceeded"):
+            text, stop_reason = text[: len(text) // 2], forced
+        elif forced:
+            stop_reason = forced
         stop_sequence = None
         for seq in body.get("stop_sequences") or []:
             cut = text.find(seq)
             if cut >= 0:
                 text, stop_reason, stop_sequence = text[:cut], "stop_sequence", seq
-        max_chars = int(body["max_tokens"]) * CHARS_PER_TOKEN
+        budget = int(body["max_tokens"])
+        thinking_tokens = tokens(thought)
+        if thinking_tokens >= budget:  # thinking counts toward max_tokens: nothing left for the reply
+            thought, text, stop_reason, stop_sequence = thought[: budget * CHARS_PER_TOKEN], "", "max_tokens", None
+            thinking_tokens = tokens(thought)
+        max_chars = (budget - thinking_tokens) * CHARS_PER_TOKEN
         if len(text) > max_chars:
             text, stop_reason, stop_sequence = text[:max_chars], "max_tokens", None
         usage, entry = self._usage(body)
-        usage["output_tokens"] = tokens(text)
+        usage["output_tokens"] = thinking_tokens + tokens(text)
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+        content: list[dict[str, Any]] = []
+        if thought:
+            display = thinking.get("display") or rule.display
+            shown = thought if display == "summarized" else ""
+            signature = hashlib.sha256(f"fake-signature|{model}|{thought}|{uuid.uuid4()}".encode()).hexdigest()
+            with self._lock:
+                self._signatures[signature] = shown
+                self._thought_turns.add(text)
+            content.append({"type": "thinking", "thinking": shown, "signature": signature})
+        if text or not thought:
+            content.append({"type": "text", "text": text})
         payload = {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
+            "stop_details": stop_details,
             "usage": usage,
         }
         return 200, payload, entry
+
+    def _check_history(self, messages: list[dict[str, Any]]) -> str | None:
+        """Why the earlier assistant turns are not acceptable (a thinking block this server did not issue, or one
+        modified; with require_thinking_history, a thinking turn sent back without its blocks), or None."""
+        for message in messages[:-1]:
+            if message.get("role") != "assistant":
+                continue
+            content = message.get("content")
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+            thoughts = [b for b in blocks if b.get("type") in ("thinking", "redacted_thinking")]
+            text = "".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
+            with self._lock:
+                self.thinking_blocks_received += len(thoughts)
+                self.think_text_echoed += text.lstrip().startswith("<think>")
+                for block in thoughts:
+                    issued = self._signatures.get(str(block.get("signature")))
+                    if issued is None or issued != block.get("thinking", issued):
+                        return "Invalid `signature` in `thinking` block (a block must come back unmodified)"
+                if self.require_thinking_history and not thoughts and text in self._thought_turns:
+                    return "an assistant turn that had thinking was sent back without its thinking blocks"
+        return None
 
     def _usage(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, float] | None]:
         """Input token figures the way the API reports them, with the prompt cache emulated."""
