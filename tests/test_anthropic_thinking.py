@@ -188,3 +188,16 @@ def test_every_anthropic_config_sends_an_explicit_thinking_setting(compose_cfg):
         ident = AnthropicBackend.static_identity(model)
         want = "between_tools" if name == "anthropic" else "disabled"
         assert ident["thinking"] == {"type": want}, name
+
+
+def test_plan_prices_thinking_tokens(compose_cfg):
+    from afx.plan import THINKING_TOKENS, plan_job
+
+    def planned(*overrides):
+        return plan_job(compose_cfg("model=anthropic", "data.limit=2", "cache.enabled=false", *overrides))
+
+    off, recorded = planned(), planned("model.thinking=recorded")
+    calls = recorded.calls_to_make
+    assert calls == off.calls_to_make > 0
+    assert recorded.output_tokens == pytest.approx(off.output_tokens + calls * THINKING_TOKENS)
+    assert recorded.cost_usd > off.cost_usd

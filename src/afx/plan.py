@@ -37,6 +37,7 @@ from afx.transcript import Transcript
 
 CHARS_PER_TOKEN = 4
 OUTPUT_TOKENS = 500  # assumed length of one model turn (override: +plan.output_tokens=N)
+THINKING_TOKENS = 2000  # thinking per call with model.thinking=recorded, billed as output (+plan.thinking_tokens=N)
 JUDGE_PROMPT_TOKENS = 1500  # judge instructions around the transcript
 
 
@@ -118,6 +119,8 @@ def plan_job(cfg: Any) -> JobPlan:
     model, classifier = raw["model"], raw.get("classifier") or {}
     samples_per_query = int(raw["data"].get("samples_per_query", 1))
     out_tokens = float((raw.get("plan") or {}).get("output_tokens", OUTPUT_TOKENS))
+    thinking = (raw.get("plan") or {}).get("thinking_tokens", THINKING_TOKENS)
+    thinking = float(thinking) if model.get("thinking") == "recorded" else 0.0
     name = f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}"
     job = JobPlan(name, str(model.get("name")), len(spec.queries) * len(TIERS) * samples_per_query)
     turns = expected_turns(spec)
@@ -150,7 +153,7 @@ def plan_job(cfg: Any) -> JobPlan:
                 # turn k re-sends the k-1 earlier turns; the prefix rides along in every call
                 per_call_in = _tokens(user) + prefix_tokens + out_tokens * (remaining - 1) / 2
                 job.input_tokens += remaining * per_call_in
-                job.output_tokens += remaining * out_tokens
+                job.output_tokens += remaining * (out_tokens + thinking)
     job.calls_to_make = fresh_calls
     cached_input = fresh_calls * system_tokens
     write = system_tokens if fresh_calls else 0.0

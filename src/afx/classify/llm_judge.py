@@ -85,7 +85,9 @@ class LLMJudgeClassifier:
             generation, _ = self.backend.generate(request)
         except BackendFailure as exc:
             return Judgement(final=None), f"error: {exc}"
-        return parse_reply(spec, generation.text), generation.text
+        text = generation.text  # a judge with model.thinking=recorded: its leading <think> block is not the answer
+        text = text.split("\n</think>\n", 1)[-1] if text.startswith("<think>\n") else text
+        return parse_reply(spec, text), generation.text
 
     def _judge(self, spec: JudgeSpec, t: Transcript) -> dict[str, dict[str, Any]]:
         """Ask `spec` (votes times) about `t`; one label dict per output label of the spec."""
