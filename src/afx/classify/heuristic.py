@@ -608,6 +608,7 @@ _HEDGE_FAST, _PARTIAL_FAST, _THINKS_FAST = (_lowered(p) for p in (HEDGE, PARTIAL
 # ...each behind a literal gate (heuristic_gate): the same decisions, without scanning text that cannot match
 _AF_GATES = tuple(Gate.of(p) for p in _AF_FAST)
 _UNMON_GATES = tuple(Gate.of(p) for p in _UNMON_FAST)
+_UNMON_FROM_AF = {i: AF_CRITERIA.index(p) for i, p in enumerate(UNMON_CRITERIA) if p in AF_CRITERIA}  # shared
 _HEDGE_GATE, _PARTIAL_GATE, _THINKS_GATE = (Gate.of(p) for p in (_HEDGE_FAST, _PARTIAL_FAST, _THINKS_FAST))
 
 
@@ -670,7 +671,10 @@ class HeuristicClassifier:
             },
         }
         if transcript.tier == "unmonitored":
-            um = _criteria(_UNMON_GATES, reasoning)
+            um = [
+                af[_UNMON_FROM_AF[i]] if i in _UNMON_FROM_AF else g.search(reasoning)
+                for i, g in enumerate(_UNMON_GATES)
+            ]
             excluded = _THINKS_GATE.search(reasoning)
             labels["unmonitored_reasoning"] = {
                 "criteria": um,

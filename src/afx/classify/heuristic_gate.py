@@ -139,6 +139,28 @@ def trie_pattern(literals: Iterable[str]) -> re.Pattern[str]:
     return re.compile(emit(trie))
 
 
+def _scans_ahead(items: Sequence[tuple[object, object]]) -> bool:
+    """Whether `re` can skip ahead to a pattern's first characters: it opens with a literal, a character class, or
+    a branch whose every alternative opens with a literal (what re's compiler uses as a prefix or charset)."""
+    if not items:
+        return False
+    op, av = items[0]
+    if op is sre_c.SUBPATTERN:
+        return _scans_ahead(av[3].data)  # type: ignore[index]
+    if op is sre_c.BRANCH:
+        return all(alt.data and alt.data[0][0] is sre_c.LITERAL for alt in av[1])  # type: ignore[index]
+    return op in (sre_c.LITERAL, sre_c.IN)
+
+
+def _without_boundary(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """`pattern` without its opening `\\b`, when that lets `re` skip ahead (None otherwise)."""
+    source = pattern.pattern
+    if not source.startswith("\\b") or source[2:3] in "*+?{|":
+        return None
+    bare = re.compile(source[2:], pattern.flags)
+    return bare if _scans_ahead(sre_parse.parse(bare.pattern, bare.flags).data) else None
+
+
 def _top_level(source: str) -> tuple[list[int], int]:
     """Offsets of the top-level `|` of a regex source, and the offset where the group opened at 0 closes."""
     bars, depth, i, in_class, first_close = [], 0, 0, False, -1
@@ -173,9 +195,8 @@ def split_alternatives(source: str) -> list[str]:
     """The top-level alternatives of a regex source, through wrapping groups: `(?:a|b)|c` -> `a`, `b`, `c`."""
     bars, first_close = _top_level(source)
     if not bars:
-        if source.startswith("(?:") and first_close == len(source) - 1:
-            inner = source[3:-1]
-            return split_alternatives(inner) if _top_level(inner)[0] else [source]
+        if source.startswith("(?:") and first_close == len(source) - 1:  # a group around everything: unwrap
+            return split_alternatives(source[3:-1])
         return [source]
     edges = [-1, *bars, len(source)]
     return [alt for a, b in zip(edges, edges[1:], strict=False) for alt in split_alternatives(source[a + 1 : b])]
@@ -193,10 +214,7 @@ class Gate:
         parts = [(alt, k) for k, phrase in enumerate(phrases) for alt in split_alternatives(phrase)]
         self.phrases = tuple(re.compile(alt, flags) for alt, _ in parts)
         self.owners = tuple(k for _, k in parts)
-        self._bare = tuple(
-            re.compile(p.pattern[2:], flags) if p.pattern.startswith("\\b") and p.pattern[2:3] not in "*+?{|" else None
-            for p in self.phrases
-        )
+        self._bare = tuple(_without_boundary(p) for p in self.phrases)
         for p in self.phrases:  # finditer below assumes no phrase can match the empty string
             if sre_parse.parse(p.pattern, flags).getwidth()[0] == 0:
                 raise ValueError(f"phrase can match the empty string: {p.pattern[:60]}")
