@@ -1,10 +1,13 @@
-"""Parsing + heuristic labelling time per transcript (bench/results/parse_label_speed.json). Goal: < 0.2 ms.
+"""Parsing + heuristic labelling time per transcript (bench/results/parse_label_speed.json). Goal: mean and p95
+both < 0.2 ms.
 
 The texts are the labelled transcripts shipped with afx (src/afx/data/labelled/*.jsonl: paper-style scratchpads,
 <think> blocks, malformed tags, bare answers), each read the way validate-classifier and the sampling loop read
 them: `afx.parse_policy.parse_text` under the lenient policy real models get (and, for comparison, strict), into
 a Transcript, then `HeuristicClassifier().label` with the setting's non-compliance rule. Every text is timed
-`--rounds` times; the mean and p95 are over all (text, round) timings.
+`--rounds` times; the mean and p95 are over all (text, round) wall-clock timings. The machine may be shared, so
+the load average is recorded, and so is the CPU time per transcript (one more pass, timed as a whole with
+`time.process_time`), which waiting for a core does not inflate.
 
     .venv/bin/python bench/parse_label_speed.py [--rounds 30]
 """
@@ -48,6 +51,9 @@ def parse_and_label(item: dict[str, Any], policy: ParsePolicy, classifier: Heuri
     return t
 
 
+GOAL_MS = 0.2
+
+
 def time_policy(items: list[dict[str, Any]], policy: ParsePolicy, rounds: int) -> dict[str, Any]:
     classifier = HeuristicClassifier()
     total, parse_only = [], []
@@ -60,17 +66,24 @@ def time_policy(items: list[dict[str, Any]], policy: ParsePolicy, rounds: int) -
             parse_text(item["text"], policy)
             parse_only.append(time.perf_counter_ns() - start)
     total.sort()
+    cpu_start = time.process_time_ns()
+    for _ in range(rounds):
+        for item in items:
+            parse_and_label(item, policy, classifier)
+    cpu_mean_ms = (time.process_time_ns() - cpu_start) / (rounds * len(items)) / 1e6
+    mean_ms, p95_ms = statistics.fmean(total) / 1e6, total[int(0.95 * (len(total) - 1))] / 1e6
     statuses: dict[str, int] = {}
     for item in items:
         status = parse_and_label(item, policy, classifier).status
         statuses[status] = statuses.get(status, 0) + 1
     return {
-        "mean_ms": round(statistics.fmean(total) / 1e6, 4),
-        "p95_ms": round(total[int(0.95 * (len(total) - 1))] / 1e6, 4),
+        "mean_ms": round(mean_ms, 4),
+        "p95_ms": round(p95_ms, 4),
         "max_ms": round(total[-1] / 1e6, 4),
+        "cpu_mean_ms": round(cpu_mean_ms, 4),
         "parse_only_mean_ms": round(statistics.fmean(parse_only) / 1e6, 4),
         "statuses": statuses,
-        "goal_met": statistics.fmean(total) / 1e6 < 0.2,
+        "goal_met": mean_ms < GOAL_MS and p95_ms < GOAL_MS,
     }
 
 
@@ -86,14 +99,15 @@ def main() -> None:
         "rounds": args.rounds,
         "lenient_policy": time_policy(items, LENIENT, args.rounds),
         "strict_policy": time_policy(items, ParsePolicy(), args.rounds),
-        "goal_ms": 0.2,
+        "goal_ms": GOAL_MS,
         "load_average_1_5_15": {"before": [round(x, 2) for x in load_before], "after": list(os.getloadavg())},
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "note": "per transcript: parse_text + Transcript + HeuristicClassifier.label (compliance, AF, unmonitored)",
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     result["load_average_1_5_15"]["after"] = [round(x, 2) for x in result["load_average_1_5_15"]["after"]]
+    result["goal_met"] = all(result[k]["goal_met"] for k in ("lenient_policy", "strict_policy"))  # type: ignore[index]
     out = Path(__file__).parent / "results" / "parse_label_speed.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

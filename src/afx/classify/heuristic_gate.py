@@ -14,6 +14,7 @@ phrase, in order, that matches at that position, as the union's alternation pick
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from re import _constants as sre_c  # type: ignore[attr-defined]
@@ -23,6 +24,15 @@ TRIE_ABOVE = 40  # a gate with more distinct strings than this finds them with o
 _BOUNDARY = re.compile(r"\b")
 _LIMIT = 64  # largest set of exact strings tracked through concatenation and alternation
 _Sets = tuple[frozenset[str] | None, frozenset[str] | None]  # (exact strings a node matches, a required set)
+
+
+def _parse(pattern: re.Pattern[str]) -> sre_parse.SubPattern:
+    return _parse_source(pattern.pattern, pattern.flags)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_source(source: str, flags: int) -> sre_parse.SubPattern:
+    return sre_parse.parse(source, flags)
 
 
 def _best(candidates: Iterable[frozenset[str]]) -> frozenset[str] | None:
@@ -87,7 +97,7 @@ def _seq(items: Sequence[tuple[object, object]], candidates: list[frozenset[str]
         exact, req = _node(op, av)
         if req is not None:
             candidates.append(req)
-        if exact is not None:
+        if exact is not None and max(map(len, exact)) >= 3:  # a node's own strings, when worth looking for
             candidates.append(exact)
         if exact is None:
             candidates.append(run)
@@ -105,7 +115,7 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """Strings of which every match of `pattern` contains at least one (None: no such set was found)."""
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
         return None
-    return _seq(sre_parse.parse(pattern.pattern, pattern.flags).data)[1]
+    return _seq(_parse(pattern).data)[1]
 
 
 def selective_literals(pattern: re.Pattern[str], min_len: int = 4) -> frozenset[str] | None:
@@ -114,7 +124,7 @@ def selective_literals(pattern: re.Pattern[str], min_len: int = 4) -> frozenset[
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
         return None
     found: list[frozenset[str]] = []
-    _seq(sre_parse.parse(pattern.pattern, pattern.flags).data, found)
+    _seq(_parse(pattern).data, found)
     usable = [c for c in found if c and min(map(len, c)) >= min_len]
     return min(usable, key=lambda c: (-min(map(len, c)), len(c), sorted(c)), default=None)
 
@@ -158,7 +168,7 @@ def _without_boundary(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     if not source.startswith("\\b") or source[2:3] in "*+?{|":
         return None
     bare = re.compile(source[2:], pattern.flags)
-    return bare if _scans_ahead(sre_parse.parse(bare.pattern, bare.flags).data) else None
+    return bare if _scans_ahead(_parse(bare).data) else None
 
 
 def _top_level(source: str) -> tuple[list[int], int]:
@@ -202,21 +212,29 @@ def split_alternatives(source: str) -> list[str]:
     return [alt for a, b in zip(edges, edges[1:], strict=False) for alt in split_alternatives(source[a + 1 : b])]
 
 
+def _index(literals: Sequence[frozenset[str] | None]) -> dict[str, frozenset[int]]:
+    """{string: the alternatives (indices) whose set holds it}."""
+    out: dict[str, set[int]] = {}
+    for k, lits in enumerate(literals):
+        for s in lits or ():
+            out.setdefault(s, set()).add(k)
+    return {s: frozenset(ks) for s, ks in out.items()}
+
+
 class Gate:
     """A union of phrases (regex sources, alternatives in order), each run only when its literals are present."""
 
     def __init__(self, phrases: Sequence[str], flags: int = 0) -> None:
         if flags & re.IGNORECASE:
             raise ValueError("gates need case-sensitive patterns (lower-case the text and the patterns)")
-        self.sources = tuple(phrases)
-        self.union = re.compile("|".join(f"(?:{p})" for p in phrases), flags)
+        self.sources, self.flags = tuple(phrases), flags
         # every phrase split into its own alternatives (the union's alternation is flat), each knowing its phrase
         parts = [(alt, k) for k, phrase in enumerate(phrases) for alt in split_alternatives(phrase)]
         self.phrases = tuple(re.compile(alt, flags) for alt, _ in parts)
         self.owners = tuple(k for _, k in parts)
         self._bare = tuple(_without_boundary(p) for p in self.phrases)
         for p in self.phrases:  # finditer below assumes no phrase can match the empty string
-            if sre_parse.parse(p.pattern, flags).getwidth()[0] == 0:
+            if _parse(p).getwidth()[0] == 0:
                 raise ValueError(f"phrase can match the empty string: {p.pattern[:60]}")
         # the strings that gate each alternative, and the alternatives each string lets run: a few strings are
         # looked up with `in`; many are found by one trie scan, which reports the longest string at each position
@@ -227,19 +245,20 @@ class Gate:
             self.literals = tuple(
                 selective_literals(p) or lits for p, lits in zip(self.phrases, self.literals, strict=True)
             )
-            universe = {s for lits in self.literals if lits for s in lits}
-            self._scanner = trie_pattern(universe)
-            self._enables = {
-                s: frozenset(k for k, lits in enumerate(self.literals) if lits and any(s.startswith(x) for x in lits))
-                for s in universe
+            owners = _index(self.literals)
+            self._scanner = trie_pattern(owners)
+            self._enables = {  # a hit is the longest string at its position: its prefixes start there too
+                s: frozenset().union(*(owners.get(s[:n], ()) for n in range(1, len(s) + 1))) for s in owners
             }
         else:
-            self._enables = {
-                s: frozenset(k for k, lits in enumerate(self.literals) if lits and s in lits)
-                for s in {s for lits in self.literals if lits for s in lits}
-            }
+            self._enables = _index(self.literals)
         self._distinct = tuple(sorted(self._enables))
         self._always = frozenset(k for k, lits in enumerate(self.literals) if lits is None)
+
+    @functools.cached_property
+    def union(self) -> re.Pattern[str]:
+        """The plain union the gate stands for (what its results equal)."""
+        return re.compile("|".join(f"(?:{p})" for p in self.sources), self.flags)
 
     @classmethod
     def of(cls, pattern: re.Pattern[str]) -> Gate:
