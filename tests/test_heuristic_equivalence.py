@@ -88,7 +88,12 @@ def module_gates() -> list[tuple[str, Gate]]:
 
 
 def corpus() -> list[str]:
-    texts = [item["text"] for _, item in labelled_items()]
+    """Every labelled text and every row of the refusal/welfare tables (near-miss idioms), as is and lower-cased."""
+    from test_heuristic_refusals import COMPLIANCE, REFUSALS, WELFARE
+
+    texts = [item["text"] for _, item in labelled_items()] + [
+        row.values[0] for row in (*REFUSALS, *COMPLIANCE, *WELFARE)
+    ]
     return [*texts, *(t.lower() for t in texts)]
 
 
