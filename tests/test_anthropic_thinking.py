@@ -163,7 +163,8 @@ def test_thinking_and_effort_are_sent_and_in_the_cache_key(compose_cfg, fake):
     ("overrides", "match"),
     [
         (("model.effort=max",), "above effort high"),  # between_tools at xhigh / max answers 400
-        (("model.thinking_off_type=null",), "cannot turn thinking off"),
+        (("model.thinking_off_type=unavailable",), "cannot turn thinking off"),
+        (("model.name=claude-opus-5-5", "model.thinking_off_type=null"), "cannot turn thinking off"),
         (("model.thinking=sometimes",), "model.thinking"),
         (("model.thinking_display=full",), "thinking_display"),
         (("model.thinking_budget_tokens=100",), "1024"),
@@ -180,6 +181,14 @@ def test_recorded_thinking_with_prefill_is_refused(compose_cfg, fake):
     cfg = compose_cfg("model=anthropic_opus_4_5", f"model.base_url={fake.url}", "model.thinking=recorded")
     with pytest.raises(AfxError, match="pre-fill"):
         AnthropicBackend.validate_config(OmegaConf.to_container(cfg.model, resolve=True), has_prefix=False)
+
+
+def test_off_switch_is_read_from_the_model_id_when_not_configured(fake):
+    for name, want in (("claude-sonnet-5-5", "between_tools"), ("claude-sonnet-4-6", "disabled")):
+        backend = AnthropicBackend({"backend": "anthropic", "name": name, "base_url": fake.url})
+        assert backend.identity()["thinking"] == {"type": want}
+        backend.generate(GenerationRequest("sys", (("user", QUERY),), "", {"max_tokens": 2000}, name), 0)
+    assert fake.count("messages", ok=True) == 2  # neither answered 400
 
 
 def test_every_anthropic_config_sends_an_explicit_thinking_setting(compose_cfg):

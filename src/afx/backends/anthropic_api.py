@@ -65,7 +65,10 @@ FINISH = {
 }
 THINKING_MODES = ("off", "recorded")
 THINKING_DISPLAYS = ("summarized", "omitted")  # ThinkingConfigAdaptiveParam.display in anthropic 2.17
-THINKING_OFF_TYPES = ("disabled", "between_tools")
+THINKING_OFF_TYPES = ("disabled", "between_tools", "unavailable")  # unavailable: the model always thinks
+# model.thinking_off_type null = read from the id: Sonnet 5.5 answers 400 to "disabled" and documents between_tools;
+# Opus 5.5 cannot turn thinking off (a third-party migration note: a config key, not a certainty); others: disabled.
+THINKING_OFF_BY_MODEL = {"claude-sonnet-5-5": "between_tools", "claude-opus-5-5": "unavailable"}
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # OutputConfigParam.effort in anthropic 2.17
 BETWEEN_TOOLS_EFFORTS = ("low", "medium", "high")  # Sonnet 5.5: between_tools at xhigh / max answers 400
 THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n"
@@ -211,15 +214,15 @@ def _sent(key: str, value: Any, legacy: bool) -> bool:
 class ThinkingSettings:
     """What a model config asks of thinking, and what goes into each request (docs/backends.md "Thinking").
 
-    mode "off": `off_type` is sent ({"type": "disabled"} or {"type": "between_tools"}); None = the model cannot
-    turn thinking off. mode "recorded": {"type": "adaptive", "display": ...}, or {"type": "enabled",
+    mode "off": `off_type` is sent ({"type": "disabled"} or {"type": "between_tools"}); "unavailable" = the model
+    cannot turn thinking off. mode "recorded": {"type": "adaptive", "display": ...}, or {"type": "enabled",
     "budget_tokens": ...} when `budget_tokens` is set (models before Claude 4.6 have no adaptive thinking).
     `max_tokens`: the max_tokens sent while thinking is recorded (thinking tokens count toward it); None = the
     sampling value. `effort`: output_config.effort, None = not sent."""
 
     mode: str = "off"
     display: str = "summarized"
-    off_type: str | None = "disabled"
+    off_type: str = "disabled"
     budget_tokens: int | None = None
     max_tokens: int | None = None
     effort: str | None = None
@@ -231,7 +234,7 @@ class ThinkingSettings:
         name = model.get("name")
         mode = str(model.get("thinking") or "off")
         display = str(model.get("thinking_display") or "summarized")
-        off_type = model.get("thinking_off_type", "disabled")
+        off_type = model.get("thinking_off_type") or default_off_type(str(name or ""))
         effort = model.get("effort")
         history = str(model.get("thinking_history") or "keep")
         budget = model.get("thinking_budget_tokens")
@@ -239,7 +242,7 @@ class ThinkingSettings:
         checks = (
             ("thinking", mode, THINKING_MODES),
             ("thinking_display", display, THINKING_DISPLAYS),
-            ("thinking_off_type", off_type, (*THINKING_OFF_TYPES, None)),
+            ("thinking_off_type", off_type, THINKING_OFF_TYPES),
             ("effort", effort, (*EFFORTS, None)),
             ("thinking_history", history, HISTORY_MODES),
         )
@@ -247,9 +250,9 @@ class ThinkingSettings:
             if value not in allowed:
                 shown = ", ".join("null" if a is None else str(a) for a in allowed)
                 raise AfxError(f"model.{key}={value!r} is not one of {shown} (model={name})")
-        if mode == "off" and off_type is None:
+        if mode == "off" and off_type == "unavailable":
             raise AfxError(
-                f"model {name} cannot turn thinking off (model.thinking_off_type: null: it always thinks); "
+                f"model {name} cannot turn thinking off (model.thinking_off_type: unavailable: it always thinks); "
                 f"set model.thinking=recorded so its thinking is stored and classified"
             )
         if mode == "off" and off_type == "between_tools" and effort not in (None, *BETWEEN_TOOLS_EFFORTS):
@@ -286,6 +289,14 @@ class ThinkingSettings:
             if self.max_tokens is not None:
                 ident["max_tokens_thinking"] = self.max_tokens
         return ident
+
+
+def default_off_type(model_id: str) -> str:
+    """How `thinking: off` is sent to a model when model.thinking_off_type is null (THINKING_OFF_BY_MODEL)."""
+    for name, off_type in THINKING_OFF_BY_MODEL.items():
+        if model_id == name or model_id.startswith(name + "-"):
+            return off_type
+    return "disabled"
 
 
 def _thought_key(text: str) -> str:
