@@ -118,7 +118,7 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     return _seq(_parse(pattern).data)[1]
 
 
-def selective_literals(pattern: re.Pattern[str], min_len: int = 4) -> frozenset[str] | None:
+def selective_literals(pattern: re.Pattern[str], min_len: int = 3) -> frozenset[str] | None:
     """Like `required_literals`, but never weakened: the set with the longest shortest string (`min_len`+), then
     the fewest strings. For a trie scan, whose cost hardly depends on how many strings it looks for."""
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
@@ -127,6 +127,20 @@ def selective_literals(pattern: re.Pattern[str], min_len: int = 4) -> frozenset[
     _seq(_parse(pattern).data, found)
     usable = [c for c in found if c and min(map(len, c)) >= min_len]
     return min(usable, key=lambda c: (-min(map(len, c)), len(c), sorted(c)), default=None)
+
+
+_COMMON = " etaoinsrhldcu"  # the characters English text has most, most first (a scan stops at each)
+ANCHOR_LEN = 6
+
+
+def _anchor(literal: str, length: int = ANCHOR_LEN) -> str:
+    """The part of `literal` a trie scan looks for: the longest suffix of `length`+ characters whose first
+    character is rarest in English text (the scan skips over characters that start no part; a text holding the
+    literal holds the part)."""
+    if len(literal) <= length:
+        return literal
+    rank = [_COMMON.find(ch) if ch in _COMMON else len(_COMMON) for ch in literal[: len(literal) - length + 1]]
+    return literal[rank.index(max(rank)) :]
 
 
 def trie_pattern(literals: Iterable[str]) -> re.Pattern[str]:
@@ -245,7 +259,7 @@ class Gate:
             self.literals = tuple(
                 selective_literals(p) or lits for p, lits in zip(self.phrases, self.literals, strict=True)
             )
-            owners = _index(self.literals)
+            owners = _index([{_anchor(x) for x in lits} if lits else None for lits in self.literals])
             self._scanner = trie_pattern(owners)
             self._enables = {  # a hit is the longest string at its position: its prefixes start there too
                 s: frozenset().union(*(owners.get(s[:n], ()) for n in range(1, len(s) + 1))) for s in owners
