@@ -3,7 +3,8 @@
 Python's `re` tries a pattern at every position of the text, and a union of many phrases (most opening with
 `\\b`, which disables its prefix scan) costs about the same at each position whatever the text says. Most
 phrases, though, cannot match without one of a few literal strings ("suffer", "modif", "i can't ..."):
-`required_literals` reads them from the parsed pattern, and `Gate` runs a phrase only when the text holds one.
+`required_literals` reads them from the parsed pattern, and `Gate` runs a phrase only when the text holds one
+(a few strings are looked up with `in`; many are found by one scan with a trie-shaped regex, `trie_pattern`).
 A phrase that does run and opens with `\\b` is searched without it, the boundary checked where it matches, so
 `re` can skip ahead to its first characters.
 
@@ -179,7 +180,7 @@ def _scans_ahead(items: Sequence[tuple[object, object]]) -> bool:
 def _without_boundary(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """`pattern` without its opening `\\b`, when that lets `re` skip ahead (None otherwise)."""
     source = pattern.pattern
-    if not source.startswith("\\b") or source[2:3] in "*+?{|":
+    if not source.startswith("\\b") or source[2:3] in "*+?{|" or pattern.flags & re.ASCII:  # _BOUNDARY is Unicode
         return None
     bare = re.compile(source[2:], pattern.flags)
     return bare if _scans_ahead(_parse(bare).data) else None
