@@ -210,3 +210,15 @@ def test_plan_prices_thinking_tokens(compose_cfg):
     assert calls == off.calls_to_make > 0
     assert recorded.output_tokens == pytest.approx(off.output_tokens + calls * THINKING_TOKENS)
     assert recorded.cost_usd > off.cost_usd
+
+
+def test_run_tag_says_what_the_classifiers_read(compose_cfg):
+    from afx.backends.anthropic_api import thinking_tag
+
+    def tag(*overrides):
+        return thinking_tag(OmegaConf.to_container(compose_cfg(*overrides).model, resolve=True))
+
+    assert tag("model=anthropic") == "off"
+    assert tag("model=anthropic", "model.thinking=recorded") == "recorded:summarized"
+    assert tag("model=anthropic", "model.thinking=recorded", "model.thinking_display=omitted") == "recorded:omitted"
+    assert tag("model=simulated") == "n/a"

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from afx import tracking
 from afx.backends import backend_class, make_backend
+from afx.backends.anthropic_api import thinking_tag
 from afx.cache import ResponseCache
 from afx.classify import build_classifier
 from afx.classify.base import LABELS
@@ -401,6 +402,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         "backend": str(cfg.model.backend),
         "classifier": str(cfg.classifier.name),
         "prefix_mode": spec.plan.prefix_mode,
+        "thinking": thinking_tag(cfg.model),  # what the classifiers read of an Anthropic model's thinking
         "prefix_continuation": ("next_turn" if own_turn else "same_turn") if spec.prefix_text else "n/a",
         "batch": str(batch).lower(),
         "afx.sweep_id": sweep_id,

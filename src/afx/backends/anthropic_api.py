@@ -291,6 +291,15 @@ class ThinkingSettings:
         return ident
 
 
+def thinking_tag(model: Mapping[str, Any]) -> str:
+    """The run tag `thinking`: "off", "recorded:summarized" (classifiers read the API's summary of the thinking)
+    or "recorded:omitted"; "n/a" for other backends."""
+    if model.get("backend") != "anthropic":
+        return "n/a"
+    settings = ThinkingSettings.from_model(model)
+    return f"recorded:{settings.display}" if settings.recorded else "off"
+
+
 def default_off_type(model_id: str) -> str:
     """How `thinking: off` is sent to a model when model.thinking_off_type is null (THINKING_OFF_BY_MODEL)."""
     for name, off_type in THINKING_OFF_BY_MODEL.items():
