@@ -222,3 +222,31 @@ def test_run_tag_says_what_the_classifiers_read(compose_cfg):
     assert tag("model=anthropic", "model.thinking=recorded") == "recorded:summarized"
     assert tag("model=anthropic", "model.thinking=recorded", "model.thinking_display=omitted") == "recorded:omitted"
     assert tag("model=simulated") == "n/a"
+
+
+def test_batch_mode_sends_thinking_back_too(tmp_path):
+    """Message Batches: turn 1's result is parsed in this process, so turn 2 (the next round) carries its
+    thinking block and signature, as the online path does."""
+    from afx.cache import ResponseCache
+    from afx.sampling import Deferred
+
+    with FakeAnthropic(record=True, reply=_two_turns, require_thinking_history=True, batch_latency_s=0.01) as fake:
+        model = {"backend": "anthropic", "name": "claude-sonnet-5-5", "base_url": fake.url, "thinking": "recorded"}
+        model["batch_poll_s"] = 0.01
+        backend = AnthropicBackend(model)
+        cache = ResponseCache(tmp_path / "c.sqlite")
+        cached = CachedBackend(backend, cache, policy=RetryPolicy(2, 0.01), defer=True)
+        runner = backend.batch_runner(cache, tmp_path / "c.sqlite", progress=False)
+        first = GenerationRequest("sys", (("user", QUERY),), "", {"max_tokens": 4000}, "k")
+        with pytest.raises(Deferred):
+            cached.generate(first)
+        runner.run(cached)
+        turn, _ = cached.generate(first)
+        assert turn.text.startswith("<think>\nhmm\n</think>\n")
+        second = GenerationRequest("sys", (("user", QUERY), ("assistant", turn.text), ("user", NEXT)), "", {}, "k")
+        with pytest.raises(Deferred):
+            cached.generate(second)
+        runner.run(cached)
+        answer, _ = cached.generate(second)
+        assert answer.text == "<OUTPUT>done</OUTPUT>" and fake.thinking_blocks_received == 1
+        assert fake.think_text_echoed == 0
