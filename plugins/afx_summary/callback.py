@@ -4,7 +4,8 @@ sweep's parent MLflow run. Thin glue over `pipeline.summarize` (the same code as
 Hydra turns an exception raised in a callback into a warning and still exits 0, so this callback never
 raises: it prints a banner on stderr, writes the traceback to <sweep dir>/summary_error.txt and tags the
 parent run `afx.summary.status=failed`. If the multirun dies before it ends (a job raised), the summary
-still runs at interpreter exit over the jobs that finished, and says so.
+still runs at interpreter exit over the jobs that finished, and says so. After Ctrl-C it does not run (the
+"interrupted" line stays the last word; `afx summary --sweep DIR` summarises the finished jobs).
 Heavy imports (polars, matplotlib, mlflow) happen only when a multirun ends, not when Hydra instantiates
 the callback for every run.
 """
@@ -65,7 +66,10 @@ class SummaryCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled:
+            from afx.callbacks import watch_interrupts
+
             self._config, self._ended = config, False
+            watch_interrupts()
             atexit.register(self._at_exit)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -75,8 +79,13 @@ class SummaryCallback(Callback):
             self.run(config)
 
     def _at_exit(self) -> None:
+        from afx.callbacks import INTERRUPTED
+
         if not self._ended and self._config is not None:
             self._ended = True
+            if INTERRUPTED.is_set():
+                log.info("multirun interrupted: no summary (run afx summary --sweep DIR for the finished jobs)")
+                return
             print("\nafx summary: the multirun stopped before its end; summarising the jobs that finished", flush=True)
             self.run(self._config, incomplete=True)
 

@@ -101,6 +101,37 @@ def _request_key_plain(identity: dict[str, Any], request: GenerationRequest) -> 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def damaged_message(path: Path, detail: str) -> str:
+    """The one line for a cache whose pages are damaged, naming the salvage command."""
+    return (
+        f"response cache {path} is damaged (PRAGMA quick_check: {detail}); salvage its readable rows with: "
+        f"afx cache-merge NEW {path} , then rerun with cache.path=NEW"
+    )
+
+
+def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:
+    """None if SQLite's quick_check finds the file sound, else its first finding (one line)."""
+    try:
+        rows = conn.execute(f"PRAGMA {schema}.quick_check(1)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    first = str(rows[0][0]) if rows else "no answer"
+    return None if first == "ok" else " ".join(first.split())
+
+
+@contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """A page found damaged mid-run (after the check on open) is the same one line, not a traceback."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+            raise
+        if "malformed" in str(exc) or "not a database" in str(exc) or "corrupt" in str(exc):
+            raise AfxError(damaged_message(path, str(exc))) from exc
+        raise
+
+
 OPEN_WAIT_S = 60.0  # how long opening waits for other processes that hold the file's locks
 SHARD_GLOB = "*.sqlite"
 
@@ -198,8 +229,13 @@ class ResponseCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path, max_mb)
+            if (problem := quick_check(self._conn)) is not None:
+                self._conn.close()
+                raise AfxError(damaged_message(self.path, problem))
             fold_orphan_shards(self._conn, self.path)
         except sqlite3.DatabaseError as exc:
+            if "malformed" in str(exc):
+                raise AfxError(damaged_message(self.path, str(exc))) from exc
             raise AfxError(
                 f"response cache {self.path} cannot be opened ({exc}): if it is corrupt, move it away "
                 "(or set cache.path) and rerun; responses in it are then sampled again"
@@ -224,7 +260,7 @@ class ResponseCache:
 
     def get(self, key: str) -> Generation | None:
         query = "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key=?"
-        with self._lock:
+        with self._lock, _read_errors(self.path):
             row = self._conn.execute(query, (key,)).fetchone()
             if row is None and self._shard_conn is not None:
                 row = self._shard_conn.execute(query, (key,)).fetchone()
@@ -232,7 +268,7 @@ class ResponseCache:
 
     def put(self, key: str, backend: str, generation: Generation) -> None:
         """Store a response; an existing entry (another writer got there first) is kept."""
-        with self._lock, _write_errors(self.path):
+        with self._lock, _write_errors(self.path), _read_errors(self.path):
             self._writer().execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (

@@ -9,6 +9,10 @@ first entry wins, as in the cache itself: an entry already in TARGET is never re
 different response for a key TARGET already has (two nodes sampled the same request independently), the
 target's entry is kept and the disagreement is counted and reported, never silently mixed.
 
+A damaged source (SQLite's quick_check finds bad pages; afx refuses to run on it) is salvaged: its rows are read
+in rowid ranges, a range that cannot be read is split down to single rows, and every readable row is merged;
+rows on damaged pages are lost and sampled again by the next run.
+
 A source's write shards (`<source>.shards/*.sqlite`: responses of parallel jobs not yet folded into it, e.g. of a
 job killed on that node) are merged too, after the source itself.
 """
@@ -21,10 +25,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from afx.cache import SCHEMA, shard_files
+from afx.cache import SCHEMA, quick_check, shard_files
 from afx.errors import AfxError
 
 REQUIRED = ("key", "text")
+SALVAGE_CHUNK = 256  # rowids read per query when salvaging a damaged source
+ROWIDS_PER_PAGE = 64  # upper bound on rows per page, to bound the rowid scan when max(rowid) is unreadable
 
 
 @dataclass
@@ -34,6 +40,53 @@ class MergeReport:
     added: int  # new in the target
     same: int  # already in the target with the same response
     conflicts: int  # already in the target with a different response (target kept)
+    damaged: bool = False  # the source failed quick_check; `rows` counts its readable rows
+
+
+def _readable_rows(conn: sqlite3.Connection, names: str) -> list[tuple]:
+    """Every row of src.responses that can still be read, by rowid ranges split down to single rows."""
+
+    def read(lo: int, hi: int) -> list[tuple]:
+        try:
+            return conn.execute(f"SELECT {names} FROM src.responses WHERE rowid BETWEEN ? AND ?", (lo, hi)).fetchall()
+        except sqlite3.DatabaseError:
+            if lo == hi:
+                return []
+            mid = (lo + hi) // 2
+            return read(lo, mid) + read(mid + 1, hi)
+
+    try:
+        top = conn.execute("SELECT max(rowid) FROM src.responses").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        top = conn.execute("PRAGMA src.page_count").fetchone()[0] * ROWIDS_PER_PAGE
+    rows: list[tuple] = []
+    for lo in range(1, top + 1, SALVAGE_CHUNK):
+        rows += read(lo, min(top, lo + SALVAGE_CHUNK - 1))
+    return rows
+
+
+def _salvage(conn: sqlite3.Connection, source: Path, shared: list[str]) -> MergeReport:
+    """Merge the readable rows of a damaged source (first entry wins, disagreements counted)."""
+    rows = _readable_rows(conn, ", ".join(shared))
+    key_at, text_at = shared.index("key"), shared.index("text")
+    marks = ", ".join("?" * len(shared))
+    added = same = conflicts = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for row in rows:
+            have = conn.execute("SELECT text FROM main.responses WHERE key = ?", (row[key_at],)).fetchone()
+            if have is None:
+                conn.execute(f"INSERT INTO main.responses ({', '.join(shared)}) VALUES ({marks})", row)
+                added += 1
+            elif have[0] == row[text_at]:
+                same += 1
+            else:
+                conflicts += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return MergeReport(source, len(rows), added, same, conflicts, damaged=True)
 
 
 def _columns(conn: sqlite3.Connection, schema: str) -> list[str]:
@@ -67,6 +120,8 @@ def merge_one(conn: sqlite3.Connection, source: Path) -> MergeReport:
         if not all(c in cols for c in REQUIRED):
             raise AfxError(f"{source} has no afx response table (columns found: {', '.join(cols) or 'none'})")
         shared = [c for c in _columns(conn, "main") if c in cols]
+        if quick_check(conn, "src") is not None:
+            return _salvage(conn, source, shared)
         names = ", ".join(shared)
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -115,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = merge_caches(args.target, args.sources)
     for r in reports:
         note = f", {r.conflicts} with a different response (target's kept)" if r.conflicts else ""
-        print(f"afx cache-merge: {r.source}: {r.rows} entries, {r.added} added, {r.same} already present{note}")
+        what = f"damaged; salvaged {r.rows} readable entries" if r.damaged else f"{r.rows} entries"
+        print(f"afx cache-merge: {r.source}: {what}, {r.added} added, {r.same} already present{note}")
     conn = sqlite3.connect(args.target)
     total = conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     conn.close()
