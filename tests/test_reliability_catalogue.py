@@ -144,15 +144,20 @@ def test_sweep_whose_first_calls_all_drop_stops_in_one_line(tmp_path):
 # --- item 5: a damaged response cache ---------------------------------------------------------------------------
 
 
-def _corrupt_middle_pages(db: Path, pages: int = 4) -> None:
-    """Overwrite `pages` pages in the middle of the file with garbage; the 100-byte header stays intact."""
-    size = db.stat().st_size
-    page = int.from_bytes(db.read_bytes()[16:18], "big") or 65536
-    first = max(2, size // page // 2 - pages // 2)
+def _corrupt_middle_pages(db: Path, pages: int = 2) -> list[int]:
+    """Overwrite `pages` leaf pages of the responses table in the middle of the file with garbage; the 100-byte
+    header and the key index stay intact, so the file opens and counts its rows, and only reads of those
+    rows fail (before the fix: a sqlite3.DatabaseError traceback mid-run). The page numbers damaged."""
+    con = sqlite3.connect(db)
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [r[0] for r in con.execute("SELECT pageno FROM dbstat WHERE name = 'responses' AND pagetype = 'leaf'")]
+    con.close()
+    chosen = sorted(leaves)[len(leaves) // 2 - pages // 2 :][:pages]
     with db.open("r+b") as fh:
-        for n in range(first, first + pages):
-            fh.seek(n * page)
-            fh.write(bytes((i * 37 + n) % 251 for i in range(page)))
+        for n in chosen:
+            fh.seek((n - 1) * size)
+            fh.write(bytes((i * 37 + n) % 251 for i in range(size)))
+    return chosen
 
 
 def test_damaged_cache_is_one_line_and_cache_merge_salvages_it(tmp_path):
@@ -162,7 +167,7 @@ def test_damaged_cache_is_one_line_and_cache_merge_salvages_it(tmp_path):
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
     rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     assert db.stat().st_size // 4096 > 30, "the cache spans enough pages to damage its middle"
-    _corrupt_middle_pages(db)
+    assert len(_corrupt_middle_pages(db)) == 2
     header = db.read_bytes()[:16]
     assert header == b"SQLite format 3\x00"
 

@@ -373,7 +373,14 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     cache = open_cache(cache_cfg) if cfg.cache.enabled else None
     if batch and cache is None:
         raise AfxError("model.batch=true needs the response cache (cache.enabled=true): batch results land there")
-    backend = CachedBackend(model, cache, policy=retry_policy(model_cfg, cache_cfg), stop=stop, defer=batch)
+    backend = CachedBackend(
+        model,
+        cache,
+        policy=retry_policy(model_cfg, cache_cfg),
+        stop=stop,
+        defer=batch,
+        stop_after_connection_failures=int(cache_cfg.get("stop_after_connection_failures") or 0),
+    )
     workers = concurrency(model_cfg, model)
     runner = None
     if batch:

@@ -1,10 +1,21 @@
-"""Validate the command line before Hydra runs anything: one clear line per problem, exit code 2."""
+"""Validate the command line before Hydra runs anything: one clear line per problem, exit code 2.
+
+Then reach every service the jobs will use, once, with a short timeout (`preflight.reach`,
+`preflight.timeout_s`): the model's and the LLM judge's configured `base_url` (a TCP connect) and the MLflow
+store (a tracking server: a TCP connect; a SQLite or file store: its folder must be writable). An endpoint the
+config leaves to the SDK default (no base_url) is not checked here; the backend's own key/model check is.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
+import tempfile
 from itertools import islice
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -25,6 +36,8 @@ _AVAILABLE = re.compile(r"Available options in '([^']+)':\n((?:\t[^\n]+\n?)+)")
 _NO_KEY = re.compile(r"Could not override '([^']+)'")
 _NOT_LOADED = re.compile(r"Could not load '([^']+)/([^'/]+)'")
 MAX_LISTED = 25
+DEFAULT_PORTS = {"http": 80, "https": 443}
+REACH_HINT = "check the URL and that the server runs, or set preflight.reach=false"
 
 
 def _explain(exc: Exception) -> str:
@@ -135,12 +148,14 @@ def validate(argv: list[str]) -> None:
             for i, values in enumerate(axes):
                 for value in islice(values, 1, None):
                     combos.append(base[:i] + [value] + base[i + 1 :])
+            services: dict[str, tuple[str, float]] = {}
             for overrides in combos:
                 try:
                     cfg = compose("config", overrides=overrides, return_hydra_config=True)
                     HydraConfig.instance().set_config(cfg)
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
                     build_job_spec(job_cfg, load_data=True)
+                    services.update(_services(job_cfg))
                 except InapplicableVariation:
                     if not multirun:
                         raise
@@ -149,5 +164,74 @@ def validate(argv: list[str]) -> None:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any composition failure is a config problem
                     raise AfxError(_explain(exc) + _allowed_keys(exc, overrides)) from exc
+            for target, (label, timeout_s) in services.items():
+                reach(label, target, timeout_s)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _services(cfg: Any) -> dict[str, tuple[str, float]]:
+    """{URL or store URI: (the config key that names it, timeout)} for one composed job config."""
+    section = OmegaConf.select(cfg, "preflight") or {}
+    if not section.get("reach", True):
+        return {}
+    timeout_s = float(section.get("timeout_s", 3.0))
+    found: dict[str, tuple[str, float]] = {}
+    for key in ("model.base_url", "classifier.judge.base_url"):
+        url = OmegaConf.select(cfg, key, default=None)
+        if url:
+            found[str(url)] = (key, timeout_s)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        found[os.environ["MLFLOW_TRACKING_URI"]] = ("MLFLOW_TRACKING_URI", timeout_s)
+    elif uri := OmegaConf.select(cfg, "tracking.uri", default=None):
+        found[str(uri)] = ("tracking.uri", timeout_s)
+    else:
+        try:
+            root = str(OmegaConf.select(cfg, "paths.root"))
+        except Exception:  # noqa: BLE001 - ${hydra:runtime.cwd} outside a run
+            root = os.getcwd()
+        found[f"sqlite:///{Path(root) / 'mlruns' / 'mlflow.db'}"] = ("tracking.uri", timeout_s)
+    return found
+
+
+def reach(label: str, target: str, timeout_s: float) -> None:
+    """One TCP connect to an http(s) endpoint, or a write check of a local MLflow store; AfxError if it fails."""
+    parts = urlsplit(target)
+    if parts.scheme in DEFAULT_PORTS:
+        try:
+            port = parts.port or DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            raise AfxError(f"{label} {target} has no valid port") from None
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+        except ConnectionRefusedError:
+            raise AfxError(f"cannot reach {label} {target} (connection refused); {REACH_HINT}") from None
+        except TimeoutError:
+            raise AfxError(f"cannot reach {label} {target} (no answer within {timeout_s:g}s); {REACH_HINT}") from None
+        except socket.gaierror:
+            raise AfxError(f"cannot reach {label} {target} (unknown host {parts.hostname}); {REACH_HINT}") from None
+        except OSError as exc:
+            raise AfxError(f"cannot reach {label} {target} ({exc.strerror or exc}); {REACH_HINT}") from None
+    elif parts.scheme in ("sqlite", "file", ""):
+        text = unquote(parts.path)
+        path = Path(text[1:] if parts.scheme == "sqlite" else text)  # sqlite:///rel.db, sqlite:////abs.db
+        store = path.parent if parts.scheme == "sqlite" else path
+        _check_writable(target, store, path if parts.scheme == "sqlite" else None)
+
+
+def _check_writable(uri: str, folder: Path, db: Path | None) -> None:
+    """The store's folder (or its nearest existing ancestor) takes a new file, and an existing db is writable."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    why = ""
+    if db is not None and db.exists() and not os.access(db, os.W_OK):
+        why = f"file {db} is read-only"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".afx-write-probe-"):
+                pass
+        except OSError:
+            why = f"folder {existing} is read-only"
+    if why:
+        raise AfxError(f"MLflow store {uri} is not writable ({why}); fix the permissions or set tracking.uri")

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # Programming errors are raised at once, never retried.
 NOT_RETRIED = (AfxError, TypeError, AttributeError, NameError, AssertionError, ImportError, NotImplementedError)
 CONTINUATIONS = ("next_turn", "same_turn")
+# Retry reasons that mean the server was never reached (TransientError "connection", or the exception's type).
+CONNECTION_REASONS = frozenset(
+    {"connection", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "APIConnectionError"}
+)
 PREFIX_MODES = ("prefill", "turn")
 
 
@@ -182,6 +186,7 @@ class CachedBackend:
         stop: threading.Event | None = None,
         warm_first: bool | None = None,
         defer: bool = False,
+        stop_after_connection_failures: int = 0,
     ) -> None:
         self.backend = backend
         self.cache = cache
@@ -197,6 +202,9 @@ class CachedBackend:
         self.failed: dict[str, str] = {}  # batch mode: requests that failed for good (key -> reason)
         self._pending_lock = threading.Lock()
         self._rng = random.Random()
+        self.stop_after_connection_failures = stop_after_connection_failures  # 0 = never stop
+        self._connected = False  # an attempt has succeeded: later connection failures are retried as usual
+        self._connection_failures = 0
 
     @property
     def retries(self) -> int:
@@ -239,6 +247,7 @@ class CachedBackend:
             try:
                 self.stats.attempt()
                 generation = self.backend.generate(request, seed)
+                self._connected = True
                 break
             except NOT_RETRIED:
                 raise
@@ -246,6 +255,7 @@ class CachedBackend:
                 last, reason, retry_after = exc, exc.reason, exc.retry_after
             except Exception as exc:  # noqa: BLE001 - any backend error is retried, then counted
                 last, reason = exc, type(exc).__name__
+            self._count_connection_failure(reason, last)
             retried = attempt + 1 < self.policy.max_attempts
             self.stats.reason(reason, retried)
             if retried:
@@ -267,6 +277,21 @@ class CachedBackend:
             self.cache.put(key, self.backend.name, generation)
         self.stats.usage(generation)
         return generation
+
+    def _count_connection_failure(self, reason: str, exc: Exception) -> None:
+        """Stop the job (one line) when its first N attempts all failed to connect: the server is not there."""
+        limit = self.stop_after_connection_failures
+        if not limit or self._connected or reason not in CONNECTION_REASONS:
+            return
+        with self._pending_lock:
+            self._connection_failures += 1
+            if self._connection_failures < limit:
+                return
+        self.stop.set()
+        raise AfxError(
+            f"the first {limit} model calls all failed to connect (last: {exc}); nothing was sampled: check the "
+            "model server (cache.stop_after_connection_failures)"
+        )
 
     def take_pending(self) -> dict[str, GenerationRequest]:
         with self._pending_lock:
