@@ -287,8 +287,7 @@ class CachedBackend:
             self._connection_failures += 1
             if self._connection_failures < limit:
                 return
-        self.stop.set()
-        raise AfxError(
+        raise AfxError(  # the job's pool stops every worker on it (setting `stop` here would race an Interrupted)
             f"the first {limit} model calls all failed to connect (last: {exc}); nothing was sampled: check the "
             "model server (cache.stop_after_connection_failures)"
         )
