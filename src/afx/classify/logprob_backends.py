@@ -40,6 +40,7 @@ class Chat:
     system: str
     turns: tuple[tuple[str, str], ...]
     prefill: str = ""  # text that starts the assistant's reply before the answer token
+    fixed: int = 0  # leading turns that are fixed too (few-shot examples): kept in the KV cache with the system
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def _common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
 class LlamaScorer:
     """llama-cpp-python: the exact softmax of the last position, reusing the KV cache's common prefix.
 
-    Each judge's fixed prefix (the chat up to the first user text) is kept as a KV state of its own
+    Each judge's fixed prefix (the chat up to the first user text that is not a few-shot example) is kept
+    as a KV state of its own
     (`prefix_slots` of them), so judges that take turns (compliance, then AF) never evaluate their
     instructions twice; and the KV state found at the start of a session (the sampler's, whose system
     prompt is long) is put back at its end when `restore_kv_cache` is on.
@@ -198,13 +200,16 @@ class LlamaScorer:
                     self._outer = None
 
     def _fixed_prefix(self, chat: Chat, tokens: list[int]) -> int:
-        """How many leading tokens are the judge's fixed part (everything before the first user text)."""
-        if chat.system not in self._heads:
+        """How many leading tokens are the judge's fixed part (everything before the first non-fixed user text:
+        the system text and the `chat.fixed` example turns)."""
+        fixed_turns = chat.turns[: chat.fixed]
+        key = json.dumps([chat.system, fixed_turns])
+        if key not in self._heads:
             sentinel = "\u2063\u2063afx-transcript\u2063"
-            text = self.render(Chat(chat.system, (("user", sentinel),)))
+            text = self.render(Chat(chat.system, (*fixed_turns, ("user", sentinel))))
             head = text[: text.index(sentinel)]
-            self._heads[chat.system] = self.llm.tokenize(head.encode("utf-8"), add_bos=False, special=True)
-        return min(_common_prefix(self._heads[chat.system], tokens), len(tokens) - 1)
+            self._heads[key] = self.llm.tokenize(head.encode("utf-8"), add_bos=False, special=True)
+        return min(_common_prefix(self._heads[key], tokens), len(tokens) - 1)
 
     def _ours(self) -> bool:
         """Whether the KV cache holds one of the judge's own prefixes (nothing of the sampler's to keep)."""
