@@ -53,9 +53,7 @@ def _uri_and_root(config: DictConfig) -> tuple[str, str]:
 
 def close_interrupted_sweep(uri: str, parent: str, status: str, reason: str) -> list[str]:
     """End the job runs under `parent` still RUNNING, then the parent, with `status`; the run ids closed."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
+    client = tracking.client(uri)
     experiment = client.get_run(parent).info.experiment_id
     children = client.search_runs(
         [experiment], f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'RUNNING'", max_results=5000

@@ -26,7 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from afx import tracking
+from afx import redact, tracking
 from afx.backends import backend_class, make_backend
 from afx.backends.anthropic_api import thinking_tag
 from afx.cache import ResponseCache
@@ -362,6 +362,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     spec = build_job_spec(cfg)
     out_dir, sweep_id, parent_id = _run_identity()
     out_dir.mkdir(parents=True, exist_ok=True)
+    redact.protect_job(cfg, out_dir)  # secrets out of the log file and Hydra's .hydra/*.yaml (afx.redact)
     root = Path(cfg.paths.root)
     uri = tracking.tracking_uri(root, cfg.tracking.get("uri"))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
@@ -396,7 +397,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     judge_before = _stats_snapshot(judge_stats) if hasattr(judge_stats, "calls") else None
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (out_dir / "config.yaml").write_text(redact.config_yaml(resolved))
     (out_dir / "system_prompt.txt").write_text(spec.system_prompt)
     if spec.prefix_text:
         (out_dir / "prefix.txt").write_text(spec.prefix_text)

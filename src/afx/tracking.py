@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
-import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from afx import redact
 from afx.errors import AfxError, one_line
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
-SECRET_KEY = re.compile(r"api_?key|secret|token|password|authorization", re.IGNORECASE)
 MAX_PARAM_CHARS = 250
 
 
@@ -72,6 +73,42 @@ def tracking_uri(root: str | Path, configured: str | None = None) -> str:
     return f"sqlite:///{path / 'mlflow.db'}"
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///") or uri.rstrip("/").endswith(":memory:"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on `<db>.lock` next to a SQLite store (a no-op for other stores): two processes opening
+    a fresh store at once would both run MLflow's schema migration ("duplicate column name")."""
+    path = _sqlite_file(uri)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def client(uri: str) -> MlflowClient:
+    """An MlflowClient; creating or upgrading a SQLite store (done when the client opens it) is serialised."""
+    with store_lock(uri):
+        return MlflowClient(uri)
+
+
+def redact_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags with secret keys' values redacted and secret-shaped text scrubbed."""
+    values = redact.secret_values()
+    secret = redact.is_secret_key
+    return {k: redact.REDACTED if secret(k) else redact.scrub_text(str(v), values) for k, v in tags.items()}
+
+
 def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
@@ -95,18 +132,21 @@ def experiment_id(client: MlflowClient, name: str, artifact_root: str | Path) ->
         return found.experiment_id
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
-    """Dotted keys to strings; long text becomes its sha256 (the full text is an artifact); secrets never pass."""
+def flatten(tree: Any, prefix: str = "", values: frozenset[str] | None = None) -> dict[str, str]:
+    """Dotted keys to strings; long text becomes its sha256 (the full text is an artifact); secrets never pass
+    (`afx.redact`: secret-shaped keys are `<redacted>`, secret values scrubbed from text)."""
+    if values is None:
+        values = frozenset(redact.secret_values(tree))
     out: dict[str, str] = {}
     if isinstance(tree, Mapping):
         for key, value in tree.items():
             name = f"{prefix}.{key}" if prefix else str(key)
-            if SECRET_KEY.search(str(key)):
-                out[name] = "<redacted>"
+            if redact.is_secret_key(key):
+                out[name] = redact.REDACTED
                 continue
-            out.update(flatten(value, name))
+            out.update(flatten(value, name, values))
         return out
-    text = str(tree)
+    text = redact.redact_override(str(tree), values) if isinstance(tree, str) else str(tree)
     if len(text) > MAX_PARAM_CHARS:
         text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
     out[prefix] = text
@@ -130,10 +170,12 @@ class JobRun:
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         try:
-            self.client = MlflowClient(uri)
+            self.client = client(uri)
             self.experiment_id = experiment_id(self.client, experiment, artifact_root)
             close_stale_runs(self.client, experiment)
-            self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+            self.run_id = self.client.create_run(
+                self.experiment_id, run_name=run_name, tags=redact_tags(all_tags)
+            ).info.run_id
         except Exception as exc:  # noqa: BLE001 - any store failure here means nothing can be logged
             raise AfxError(
                 f"MLflow store {uri} is not usable ({one_line(str(exc))[:300]}); "
@@ -151,7 +193,7 @@ class JobRun:
             self.client.log_batch(self.run_id, metrics=items[i : i + 500])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in redact_tags(tags).items()])
 
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
@@ -164,10 +206,11 @@ def create_parent_run(
     uri: str, experiment: str, artifact_root: str | Path, sweep_dir: Path, tags: Mapping[str, str]
 ) -> str:
     """The multirun's parent run; its id is written into the sweep dir for the jobs to find."""
-    client = MlflowClient(uri)
-    exp = experiment_id(client, experiment, artifact_root)
-    close_stale_runs(client, experiment)
-    run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={**tags, **owner_tags(), "afx.kind": "sweep"})
+    store = client(uri)
+    exp = experiment_id(store, experiment, artifact_root)
+    close_stale_runs(store, experiment)
+    all_tags = redact_tags({**tags, **owner_tags(), "afx.kind": "sweep"})
+    run = store.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags=all_tags)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / PARENT_FILE).write_text(run.info.run_id)
     return run.info.run_id
@@ -179,4 +222,4 @@ def read_parent_run_id(sweep_dir: Path) -> str | None:
 
 
 def end_parent_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
-    MlflowClient(uri).set_terminated(run_id, status)
+    client(uri).set_terminated(run_id, status)
