@@ -16,9 +16,9 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from afx import tracking
+from afx import redact, tracking
 
 log = logging.getLogger(__name__)
 INTERRUPTED = threading.Event()  # set by SIGINT in the launcher process once `watch_interrupts` ran
@@ -75,6 +75,7 @@ class SweepParentCallback(Callback):
         self._open: tuple[str, Path] | None = None  # (uri, sweep dir) while the multirun runs
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        redact.install_log_filter(redact.secret_values(OmegaConf.to_container(config)))  # the launcher's log lines
         uri, artifact_root = _uri_and_root(config)
         sweep_dir = Path(config.hydra.sweep.dir)
         tracking.create_parent_run(

@@ -81,6 +81,7 @@ KEY_SHAPED = re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_\-]{16,}")
 # Well-known key variables, scrubbed when set even if no config names them.
 KNOWN_KEY_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 MIN_SECRET_CHARS = 6  # shorter env values are not replaced in text (they would match ordinary words)
+ASSIGNMENT = re.compile(r"(?<![^\s'\"\[,(])(?P<key>[~+]{0,2}[\w.\-/@]+)=(?P<value>[^\s'\",\])]+)")
 OVERRIDE = re.compile(r"^(?P<key>[~+]{0,2}[\w.\-/@]+)=(?P<value>.*)$", re.DOTALL)
 
 
@@ -120,11 +121,16 @@ def secret_values(tree: Any = None) -> set[str]:
     return {v for v in found if len(v) >= MIN_SECRET_CHARS and v != REDACTED}
 
 
+def _assignment(match: re.Match[str]) -> str:
+    return f"{match['key']}={REDACTED}" if is_secret_key(match["key"].lstrip("~+")) else match[0]
+
+
 def scrub_text(text: str, values: Iterable[str] = ()) -> str:
-    """`text` with every known secret value and every key-shaped string replaced by `<redacted>`."""
+    """`text` with every known secret value, every key-shaped string and the value of every secret `key=value`
+    (an override as Hydra's launcher logs it) replaced by `<redacted>`."""
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, REDACTED)
-    return KEY_SHAPED.sub(REDACTED, text)
+    return ASSIGNMENT.sub(_assignment, KEY_SHAPED.sub(REDACTED, text))
 
 
 def redact_override(text: str, values: Iterable[str] = ()) -> str:
@@ -184,33 +190,38 @@ def redact_hydra_files(out_dir: Path, sweep_dir: Path | None, values: Iterable[s
             redact_yaml_file(path, values)
 
 
-class RedactingFilter(logging.Filter):
-    """A handler filter that scrubs secret values from each record's message and traceback."""
+_LOG_VALUES: set[str] = set()
+_factory_installed = False
 
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        super().__init__("afx.redact")
-        self.values = tuple(values)
 
-    def filter(self, record: logging.LogRecord) -> bool:
+def _scrub_record(record: logging.LogRecord) -> None:
+    try:
         message = record.getMessage()
-        clean = scrub_text(message, self.values)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = scrub_text(record.exc_text, self.values)
-        return True
+    except Exception:  # noqa: BLE001 - a malformed record is left for logging's own error report
+        return
+    clean = scrub_text(message, _LOG_VALUES)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info), _LOG_VALUES)
 
 
-def install_log_filter(values: Iterable[str] = ()) -> RedactingFilter:
-    """Scrub every handler of the root logger (Hydra's job log file and console); replaces an earlier filter."""
-    new = RedactingFilter(values)
-    for handler in logging.getLogger().handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-            handler.removeFilter(old)
-        handler.addFilter(new)
-    return new
+def install_log_filter(values: Iterable[str] = ()) -> None:
+    """Scrub every log record this process creates (Hydra's job log file, the console, the launcher's lines),
+    whatever handlers Hydra configures later: a wrapper around the log record factory, installed once."""
+    global _factory_installed
+    _LOG_VALUES.update(values)
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _scrub_record(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
 
 
 def protect_job(cfg: Any, out_dir: Path) -> set[str]:
