@@ -38,8 +38,9 @@ def test_plan_table_counts_judge_calls_and_cost(tmp_path):
         "plan",
         "-m",
         "prefix=none,obedient",
-        "model=anthropic_opus_3",
-        "classifier=llm_judge",  # Claude 3.5 Sonnet judges, as in the paper
+        "model=anthropic_opus_3",  # the paper's model, retired: a lab with research access sets allow_retired
+        "model.allow_retired=true",
+        "classifier=llm_judge",  # the current Sonnet judges
         "data.limit=10",
         cwd=tmp_path,
     )

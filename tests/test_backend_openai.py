@@ -60,6 +60,8 @@ def endpoint():
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
+            self.close_connection = state.get("drop_idle", False)  # as a server whose keep-alive timed out
 
     server = _Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -117,6 +119,16 @@ def test_dead_server_is_a_counted_connection_error():
     with pytest.raises(Exception, match="connection"):
         cached.generate(REQ)
     assert cached.stats.retry_reasons == {"connection": 2}
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced_not_failed(endpoint):
+    """Servers close idle keep-alive connections (uvicorn after 5 s): the next request goes on a new connection."""
+    endpoint["drop_idle"] = True
+    cached = CachedBackend(OpenAICompatibleBackend(_model(endpoint["url"])), None, policy=RetryPolicy(1, 0.001))
+    for n in range(3):
+        time.sleep(0.1)  # the server has closed its end by now
+        assert cached.generate(GenerationRequest("S", (("user", f"u{n}"),), "", {}, f"k{n}"))[0].text == "continued"
+    assert len(endpoint["bodies"]) == 3 and cached.stats.retries == 0 and cached.stats.failures == 0
 
 
 def test_no_continuation_means_no_prefill(compose_cfg):

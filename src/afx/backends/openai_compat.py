@@ -36,6 +36,8 @@ from afx.sampling import TransientError, UsageGeneration
 CONTINUATIONS = ("continue_final_message", "completion", "none")
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 # sampling keys that are afx's names for what OpenAI-style servers call something else
+# errors of a request sent on a keep-alive connection the server had already closed
+STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
 RENAMED = {"repeat_penalty": "repetition_penalty"}
 
 
@@ -200,9 +202,19 @@ class OpenAICompatibleBackend:
     def _post(self, route: str, body: Mapping[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode()
         try:
-            conn = self._connection()
-            conn.request("POST", f"{self._path}{route}", body=data, headers=self.headers)
-            response = conn.getresponse()
+            try:
+                reused = getattr(self._local, "conn", None) is not None
+                conn = self._connection()
+                conn.request("POST", f"{self._path}{route}", body=data, headers=self.headers)
+                response = conn.getresponse()
+            except STALE_CONNECTION:
+                if not reused:
+                    raise
+                # the server closed an idle keep-alive connection (uvicorn does after 5 s): send again on a new one
+                self._drop_connection()
+                conn = self._connection()
+                conn.request("POST", f"{self._path}{route}", body=data, headers=self.headers)
+                response = conn.getresponse()
             raw = response.read()
         except TimeoutError as exc:
             self._drop_connection()
