@@ -112,3 +112,22 @@ def test_run_stamp_is_shared_with_workers_but_not_with_other_processes(monkeypat
     # a stamp left behind by a finished process is not reused
     monkeypatch.setenv(run_dirs.ENV, "2000-01-01_00-00-00_1:1")
     assert run_dirs.run_stamp() != "2000-01-01_00-00-00_1"
+
+
+def test_afx_started_by_a_process_holding_a_stamp_makes_its_own_folder(tmp_path) -> None:
+    """A test or script that resolved a stamp itself (in-process Hydra compose) and then starts `afx` twice
+    must get two folders: the launcher never reuses its parent's stamp (two runs would share one folder)."""
+    parent = f"2000-01-01_00-00-00_{os.getpid()}"
+    env = {**os.environ, run_dirs.ENV: f"{parent}:{os.getpid()}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "afx", "--cfg", "hydra", "--resolve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    dirs = re.findall(r"dir: (outputs/\S+)", out.stdout)
+    assert dirs and all(parent not in d for d in dirs), dirs
+    assert any(re.search(r"outputs/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+", d) for d in dirs), dirs

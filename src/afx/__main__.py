@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
+from afx.run_dirs import ENV as RUN_STAMP_ENV
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
@@ -65,6 +66,10 @@ def main() -> None:
 
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
         _subcommand(sys.argv[1:])
+
+    # This process is a launcher: its output folder is its own, never one inherited from the process that
+    # started it (a test, a script, another afx); its own workers inherit the stamp it sets (afx/run_dirs.py).
+    os.environ.pop(RUN_STAMP_ENV, None)
 
     if os.environ.get("AFX_SKIP_PREFLIGHT") != "1":
         try:
