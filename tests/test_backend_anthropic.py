@@ -71,7 +71,9 @@ def test_prefill_request_is_cached_system_prompt_plus_stripped_prefill(compose_c
     assert t.status == "ok" and t.prefix_text == prefill and t.text.startswith(prefill)
     stats = cached.stats
     assert stats.calls == len(fake.requests) == fake.count("messages", ok=True)
-    assert stats.cache_write_tokens > 0 and stats.cache_read_tokens > 0 and stats.input_tokens > 0
+    # Claude Opus 4.5 caches prefixes of 4096 tokens and more: the helpful_only system prompt (~3.2k) is below that,
+    # so the API (and the fake) neither writes nor reads it (tests/test_anthropic_cache_batches.py)
+    assert stats.cache_write_tokens == 0 and stats.cache_read_tokens == 0 and stats.input_tokens > 0
     assert fake.count("models") == 1  # key and model checked once, before the first request
 
 

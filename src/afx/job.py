@@ -29,6 +29,7 @@ from tqdm import tqdm
 from afx import redact, tracking
 from afx.backends import backend_class, make_backend
 from afx.backends.anthropic_api import thinking_tag
+from afx.backends.anthropic_cache import effective_pricing, prompt_cache_check
 from afx.cache import ResponseCache
 from afx.classify import build_classifier
 from afx.classify.base import LABELS
@@ -411,6 +412,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         "classifier": str(cfg.classifier.name),
         "prefix_mode": spec.plan.prefix_mode,
         "thinking": thinking_tag(cfg.model),  # what the classifiers read of an Anthropic model's thinking
+        "prompt_cache": prompt_cache_check(model_cfg, spec.system_prompt, log),  # below_minimum: warned once
         "prefix_continuation": ("next_turn" if own_turn else "same_turn") if spec.prefix_text else "n/a",
         "batch": str(batch).lower(),
         "afx.sweep_id": sweep_id,
@@ -504,7 +506,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         result.values["calls/model"] = result.values.pop("calls/calls")
         result.values["tokens/completion"] = float(stats.completion_tokens)
         result.values.update(stats.usage_metrics("tokens"))
-        cost = cost_usd(stats, model_cfg.get("pricing"), batch=batch)
+        cost = cost_usd(stats, effective_pricing(model_cfg), batch=batch)  # 1h cache writes at their price
         if cost is not None:
             result.values["cost/usd"] = cost
         if judge_before is not None:  # LLM judges expose their own CallStats

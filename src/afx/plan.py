@@ -5,7 +5,9 @@ holds. The cache share is exact where it can be: each sample's turn loop is repl
 first uncached turn ends the replay), so "cached" counts responses that will not be requested again; the
 calls still to make are that first miss plus an estimate of the turns after it. Token and cost figures are
 estimates (4 characters per token, `plan.output_tokens` per call), priced with `model.pricing` (the system
-prompt written to the prompt cache once per job and read by every other call) and `classifier.judge.pricing`.
+prompt written to the prompt cache once per job and read by every other call, if it reaches the model's minimum
+cacheable length `model.cache_min_tokens`, else no cache at all; 1-hour writes at `pricing.cache_write_1h` in
+batch mode) and `classifier.judge.pricing`.
 
     afx plan -m setting=helpful_only,animal_welfare prefix=none,deceptive,obedient model=anthropic
     afx plan --json ...    (one JSON object instead of the table)
@@ -25,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from afx.backends import backend_class, make_backend
+from afx.backends.anthropic_cache import cache_min_tokens, effective_pricing, estimate_tokens
 from afx.cache import ResponseCache
 from afx.classify.llm_judge import expected_calls_per_transcript
 from afx.errors import AfxError
@@ -160,12 +163,20 @@ def plan_job(cfg: Any) -> JobPlan:
     read = max(0.0, cached_input - write)
     job.input_tokens += cached_input
     batch = bool(model.get("batch", False))
-    if model.get("cache_system_prompt", model.get("backend") == "anthropic"):
-        job.cost_usd = _price(
-            model.get("pricing"), job.input_tokens - cached_input, job.output_tokens, read, write, batch
-        )
+    pricing = effective_pricing(model)  # cache writes at the price of the TTL in force (batch: 1h)
+    caching = model.get("cache_system_prompt", model.get("backend") == "anthropic")
+    if caching and model.get("backend") == "anthropic":
+        need, have = cache_min_tokens(model), estimate_tokens(spec.system_prompt)
+        if have < need:  # the API silently caches nothing: every call pays the full input price
+            caching = False
+            job.notes.append(
+                f"{model.get('name')}: the system prompt (~{have:,} tokens) is below the {need:,}-token minimum "
+                f"cacheable prefix (model.cache_min_tokens): priced without cache reads"
+            )
+    if caching:
+        job.cost_usd = _price(pricing, job.input_tokens - cached_input, job.output_tokens, read, write, batch)
     else:
-        job.cost_usd = _price(model.get("pricing"), job.input_tokens, job.output_tokens, 0, 0, batch)
+        job.cost_usd = _price(pricing, job.input_tokens, job.output_tokens, 0, 0, batch)
     job.judge_calls = expected_calls_per_transcript(classifier, spec.setting_name, spec.noncompliance) * job.samples
     if job.judge_calls:
         judge = classifier.get("judge") or {}

@@ -6,6 +6,11 @@ after the batch is created, so a restarted job polls the batches it already paid
 requests again. Errored, expired or canceled results are resubmitted in the next round, up to the job's
 `max_attempts` per request; after that the transcript is an error (counted, never silently dropped).
 The only window that can lose a batch is between the create call returning and the id being written.
+
+Every batch API call runs inside the job's retry policy, the results download included: the whole JSONL body is
+read inside the retried call, so a 5xx or a connection cut off mid-download is retried (counted under
+calls/retry/<reason>, bounded by max_attempts), never fatal. Results are matched to requests by custom_id (the
+API returns them in any order). The requests carry the 1-hour cache TTL (model.batch_cache_ttl, anthropic_cache.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,6 +41,16 @@ SCHEMA = (
 RETRYABLE_RESULTS = {"errored", "expired", "canceled"}
 MAX_REQUESTS = 10_000  # per batch (the API allows 100,000 or 256 MB)
 MAX_BYTES = 128 << 20
+
+
+def _transport_error(exc: BaseException) -> bool:
+    """Whether `exc` is the HTTP client's transport or stream error (httpx2, which the SDK uses, or httpx)."""
+    for name in ("httpx2", "httpx"):
+        module = sys.modules.get(name)
+        kinds = tuple(getattr(module, k) for k in ("TransportError", "StreamError") if hasattr(module, k))
+        if kinds and isinstance(exc, kinds):
+            return True
+    return False
 
 
 class BatchRunner:
@@ -72,6 +88,8 @@ class BatchRunner:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - translated below
                 err = self.backend.translate(exc)
+                if err is exc and _transport_error(exc):  # a body cut off while it was read (not wrapped by the SDK)
+                    err = TransientError("connection", f"{type(exc).__name__}: {exc}"[:200])
                 if not isinstance(err, TransientError):
                     raise err from exc
                 retried = attempt + 1 < cached.policy.max_attempts
@@ -155,9 +173,13 @@ class BatchRunner:
                     raise Interrupted("job stopping")
                 batch = self._call(cached, "retrieve", retrieve, batch_id)
 
+    def _results(self, batch_id: str) -> list[Any]:
+        """Every result line of a batch, read to the end (so a cut-off download fails inside `_call`)."""
+        return list(self.backend.client.messages.batches.results(batch_id))
+
     def _collect(self, cached: CachedBackend, batch_id: str) -> None:
         """Results into the cache; retryable failures stay pending (or fail for good after max_attempts)."""
-        results = self._call(cached, "results", self.backend.client.messages.batches.results, batch_id)
+        results = self._call(cached, "results", self._results, batch_id)
         for item in results:
             key = item.custom_id
             row = self._sql("SELECT attempts FROM submitted WHERE key=?", (key,))
