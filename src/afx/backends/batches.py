@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -41,16 +40,6 @@ SCHEMA = (
 RETRYABLE_RESULTS = {"errored", "expired", "canceled"}
 MAX_REQUESTS = 10_000  # per batch (the API allows 100,000 or 256 MB)
 MAX_BYTES = 128 << 20
-
-
-def _transport_error(exc: BaseException) -> bool:
-    """Whether `exc` is the HTTP client's transport or stream error (httpx2, which the SDK uses, or httpx)."""
-    for name in ("httpx2", "httpx"):
-        module = sys.modules.get(name)
-        kinds = tuple(getattr(module, k) for k in ("TransportError", "StreamError") if hasattr(module, k))
-        if kinds and isinstance(exc, kinds):
-            return True
-    return False
 
 
 class BatchRunner:
@@ -88,8 +77,6 @@ class BatchRunner:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - translated below
                 err = self.backend.translate(exc)
-                if err is exc and _transport_error(exc):  # a body cut off while it was read (not wrapped by the SDK)
-                    err = TransientError("connection", f"{type(exc).__name__}: {exc}"[:200])
                 if not isinstance(err, TransientError):
                     raise err from exc
                 retried = attempt + 1 < cached.policy.max_attempts
@@ -174,7 +161,8 @@ class BatchRunner:
                 batch = self._call(cached, "retrieve", retrieve, batch_id)
 
     def _results(self, batch_id: str) -> list[Any]:
-        """Every result line of a batch, read to the end (so a cut-off download fails inside `_call`)."""
+        """Every result line of a batch, read to the end inside `_call`: a download cut off halfway raises the SDK's
+        APIConnectionError while the lines are read, which must be retried like any failed call."""
         return list(self.backend.client.messages.batches.results(batch_id))
 
     def _collect(self, cached: CachedBackend, batch_id: str) -> None:
