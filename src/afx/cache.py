@@ -31,24 +31,63 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from afx.backends.base import Generation, GenerationRequest
 from afx.errors import AfxError
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    backend TEXT NOT NULL,
-    text TEXT NOT NULL,
-    finish_reason TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+# The table, shared by every store (SQLite here, PostgreSQL in afx.cache_pg): column name, SQLite type.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("key", "TEXT"),
+    ("backend", "TEXT"),
+    ("text", "TEXT"),
+    ("finish_reason", "TEXT"),
+    ("prompt_tokens", "INTEGER"),
+    ("completion_tokens", "INTEGER"),
+    ("created", "REAL"),
 )
-"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS responses ("
+    + ", ".join(f"{name} {kind} {'PRIMARY KEY' if name == 'key' else 'NOT NULL'}" for name, kind in COLUMNS)
+    + ")"
+)
+
+
+class ResponseStore(Protocol):
+    """What jobs, judges and tools use of a response cache (SQLite: ResponseCache; PostgreSQL: PgResponseCache)."""
+
+    where: str  # the file or the URL (password hidden), for messages
+
+    def get(self, key: str) -> Generation | None: ...
+    def put(self, key: str, backend: str, generation: Generation) -> None: ...
+    def __len__(self) -> int: ...
+    def fold(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def sqlite_url_path(url: str) -> Path:
+    """`sqlite:///rel.sqlite` -> rel.sqlite, `sqlite:////abs/c.sqlite` -> /abs/c.sqlite (SQLAlchemy's form)."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def open_store(
+    path: str | Path, url: str | None = None, max_mb: float | None = None, shard: bool = False
+) -> ResponseStore:
+    """The response cache: `cache.url` when set (PostgreSQL, or a sqlite:/// file), else the SQLite file at `path`."""
+    if not url:
+        return ResponseCache(path, max_mb=max_mb, shard=shard)
+    url = str(url)
+    if url.startswith("sqlite:///"):
+        return ResponseCache(sqlite_url_path(url), max_mb=max_mb, shard=shard)
+    from afx.cache_pg import PgResponseCache, is_postgres, redacted
+
+    if not is_postgres(url):
+        raise AfxError(f"cache.url {redacted(url)}: use postgresql+psycopg://user@host:port/db or sqlite:///path")
+    if max_mb:
+        raise AfxError("cache.max_mb caps the SQLite file only: unset it with cache.url=postgresql... (or cap the db)")
+    return PgResponseCache(url)
 
 
 @contextmanager
@@ -224,6 +263,7 @@ class ResponseCache:
 
     def __init__(self, path: str | Path, max_mb: float | None = None, shard: bool = False) -> None:
         self.path = Path(path)
+        self.where = str(self.path)
         self.shard = shard
         self._lock = threading.Lock()
         self._shard_path: Path | None = None

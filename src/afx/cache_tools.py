@@ -1,5 +1,10 @@
 """`afx cache-merge TARGET SOURCE...`: fold the response caches of several machines into one.
 
+TARGET and each SOURCE is a SQLite file (a path, or sqlite:///path) or a PostgreSQL cache URL
+(postgresql+psycopg://user@host:port/db, as `cache.url`): SQLite -> SQLite, SQLite -> PostgreSQL, PostgreSQL ->
+SQLite and PostgreSQL -> PostgreSQL all work the same way. A PostgreSQL target is written with INSERT ... ON
+CONFLICT DO NOTHING, so it may be the live cache of running jobs.
+
 Each node of a cluster keeps its own SQLite response cache (SQLite must not be shared over NFS: its locks are
 not reliable there). After a sweep, copy the nodes' files somewhere and merge them; the merged file is a
 normal cache, so pointing `cache.path` at it makes a rerun of the same sweep anywhere a pure cache replay.
@@ -22,20 +27,37 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from afx.cache import SCHEMA, quick_check, shard_files
+from afx import cache_pg
+from afx.cache import COLUMNS, SCHEMA, quick_check, shard_files, sqlite_url_path
 from afx.errors import AfxError
 
 REQUIRED = ("key", "text")
 SALVAGE_CHUNK = 256  # rowids read per query when salvaging a damaged source
 ROWIDS_PER_PAGE = 64  # upper bound on rows per page, to bound the rowid scan when max(rowid) is unreadable
+CHUNK = 2000  # rows per round trip when either side is PostgreSQL
+NAMES = tuple(name for name, _ in COLUMNS)
+# A column an old source lacks (required: key, text), for a target whose columns are all NOT NULL.
+FILL: dict[str, Callable[[], Any]] = {
+    "backend": lambda: "",
+    "finish_reason": lambda: "stop",
+    "prompt_tokens": lambda: 0,
+    "completion_tokens": lambda: 0,
+    "created": time.time,
+}
+Cache = Path | str  # a SQLite file, or a PostgreSQL URL
 
 
 @dataclass
 class MergeReport:
-    source: Path
+    source: Cache
     rows: int  # entries in the source
     added: int  # new in the target
     same: int  # already in the target with the same response
@@ -144,17 +166,204 @@ def merge_one(conn: sqlite3.Connection, source: Path) -> MergeReport:
     return MergeReport(source, rows, added, same, conflicts)
 
 
-def with_shards(sources: list[Path]) -> list[Path]:
-    """Each source followed by its write shards, if it has any."""
-    return [path for source in map(Path, sources) for path in (source, *shard_files(source))]
+def resolve(cache: str | Path) -> Cache:
+    """A PostgreSQL URL stays a string; a path or sqlite:///path becomes a Path; other URLs are refused."""
+    text = str(cache)
+    if cache_pg.is_postgres(text):
+        return text
+    if text.startswith("sqlite:///"):
+        return sqlite_url_path(text)
+    if "://" in text:
+        raise AfxError(
+            f"{cache_pg.redacted(text)}: a cache is a SQLite file (path or sqlite:///path) or postgresql://..."
+        )
+    return Path(text)
 
 
-def merge_caches(target: Path, sources: list[Path]) -> list[MergeReport]:
-    """Merge every source (and its write shards) into `target` (created if missing), one transaction per file."""
-    conn = _connect(Path(target))
+def shown(cache: Cache) -> str:
+    return str(cache) if isinstance(cache, Path) else cache_pg.redacted(cache)
+
+
+def with_shards(sources: list[Path] | list[Cache]) -> list[Cache]:
+    """Each source followed by its write shards, if it has any (SQLite files only)."""
+    out: list[Cache] = []
+    for source in map(resolve, sources):
+        out += [source, *shard_files(source)] if isinstance(source, Path) else [source]
+    return out
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _complete(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[name] if name in row else FILL[name]() for name in NAMES}
+
+
+@contextmanager
+def sqlite_rows(source: Path) -> Iterator[tuple[Iterable[dict[str, Any]], bool]]:
+    """The rows of a SQLite cache as dicts (its readable rows if it is damaged), and whether it was damaged."""
+    if not source.is_file():
+        raise AfxError(f"{source} does not exist")
+    conn = sqlite3.connect(":memory:", isolation_level=None, uri=True)
     try:
-        resolved = Path(target).resolve()
-        return [merge_one(conn, s) for s in with_shards(sources) if s.resolve() != resolved]
+        try:
+            conn.execute("ATTACH DATABASE ? AS src", (source.resolve().as_uri() + "?mode=ro",))
+            cols = _columns(conn, "src")
+        except sqlite3.DatabaseError as exc:
+            raise AfxError(f"{source} is not a SQLite response cache: {exc}") from None
+        if not all(c in cols for c in REQUIRED):
+            raise AfxError(f"{source} has no afx response table (columns found: {', '.join(cols) or 'none'})")
+        shared = [c for c in NAMES if c in cols]
+        names = ", ".join(shared)
+        damaged = quick_check(conn, "src") is not None
+        conn.execute("BEGIN")  # one snapshot of a live source
+        rows = _readable_rows(conn, names) if damaged else conn.execute(f"SELECT {names} FROM src.responses")
+        yield (dict(zip(shared, row, strict=True)) for row in rows), damaged
+    finally:
+        conn.close()
+
+
+@contextmanager
+def postgres_rows(url: str) -> Iterator[tuple[Iterable[dict[str, Any]], bool]]:
+    """The rows of a PostgreSQL cache as dicts, streamed in one snapshot (never damaged: False)."""
+    import sqlalchemy as sa
+
+    conn = cache_pg.connect(url, label="source", autocommit=False, create=False)
+    try:
+        with conn.begin():
+            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+                sa.text(f"SELECT {', '.join(NAMES)} FROM {cache_pg.TABLE}")
+            )
+            yield (dict(row._mapping) for row in result), False
+    finally:
+        conn.close()
+        conn.engine.dispose()
+
+
+def source_rows(source: Cache) -> Any:
+    return sqlite_rows(source) if isinstance(source, Path) else postgres_rows(source)
+
+
+class SqliteTarget:
+    """A SQLite target for rows from anywhere (a SQLite -> SQLite merge uses `merge_one` instead)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def existing(self, keys: list[str]) -> dict[str, str]:
+        marks = ", ".join("?" * len(keys))
+        return dict(self.conn.execute(f"SELECT key, text FROM main.responses WHERE key IN ({marks})", keys))
+
+    def insert(self, rows: list[dict[str, Any]]) -> int:
+        before = self.conn.total_changes
+        marks = ", ".join("?" * len(NAMES))
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO main.responses ({', '.join(NAMES)}) VALUES ({marks})",
+            [tuple(r[n] for n in NAMES) for r in rows],
+        )
+        return self.conn.total_changes - before
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM main.responses").fetchone()[0]
+
+
+class PostgresTarget:
+    """A PostgreSQL target: one transaction per source, INSERT ... ON CONFLICT DO NOTHING."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = cache_pg.connect(url, label="target", autocommit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.begin():
+            yield
+
+    def existing(self, keys: list[str]) -> dict[str, str]:
+        import sqlalchemy as sa
+
+        query = sa.text(f"SELECT key, text FROM {cache_pg.TABLE} WHERE key = ANY(:keys)")
+        return {key: text for key, text in self.conn.execute(query, {"keys": keys})}
+
+    def insert(self, rows: list[dict[str, Any]]) -> int:
+        return len(cache_pg.store_rows(self.conn, rows))
+
+    def count(self) -> int:
+        import sqlalchemy as sa
+
+        with self.conn.begin():
+            return int(self.conn.execute(sa.text(f"SELECT COUNT(*) FROM {cache_pg.TABLE}")).scalar_one())
+
+    def close(self) -> None:
+        self.conn.close()
+        self.conn.engine.dispose()
+
+
+def merge_rows(target: SqliteTarget | PostgresTarget, source: Cache) -> MergeReport:
+    """Add the source's entries that the target lacks, chunk by chunk, in one target transaction."""
+    rows = added = same = conflicts = 0
+    with source_rows(source) as (found, damaged), target.transaction():
+        for chunk in _chunks(found):
+            have = target.existing([r["key"] for r in chunk])
+            fresh = []
+            for row in chunk:
+                if row["key"] not in have:
+                    fresh.append(_complete(row))
+                elif have[row["key"]] == row["text"]:
+                    same += 1
+                else:
+                    conflicts += 1
+            added += target.insert(fresh) if fresh else 0
+            rows += len(chunk)
+    return MergeReport(source, rows, added, same, conflicts, damaged=damaged)
+
+
+def _same(a: Cache, b: Cache) -> bool:
+    if isinstance(a, Path) and isinstance(b, Path):
+        return a.resolve() == b.resolve()
+    return isinstance(a, str) and isinstance(b, str) and a == b
+
+
+def merge_caches(target: Path | str, sources: list[Path] | list[Cache]) -> list[MergeReport]:
+    """Merge every source (and its write shards) into `target` (created if missing), one transaction per source."""
+    goal = resolve(target)
+    todo = [s for s in with_shards(sources) if not _same(s, goal)]
+    if isinstance(goal, str):
+        pg = PostgresTarget(goal)
+        try:
+            return [merge_rows(pg, s) for s in todo]
+        finally:
+            pg.close()
+    conn = _connect(goal)
+    try:
+        lite = SqliteTarget(conn)
+        return [merge_one(conn, s) if isinstance(s, Path) else merge_rows(lite, s) for s in todo]
+    finally:
+        conn.close()
+
+
+def count_entries(cache: Cache) -> int:
+    if isinstance(cache, str):
+        pg = PostgresTarget(cache)
+        try:
+            return pg.count()
+        finally:
+            pg.close()
+    conn = sqlite3.connect(cache)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     finally:
         conn.close()
 
@@ -162,22 +371,23 @@ def merge_caches(target: Path, sources: list[Path]) -> list[MergeReport]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="afx cache-merge",
-        description="Merge response caches (SQLite files from several machines) into TARGET; first entry wins.",
+        description="Merge response caches (SQLite files, PostgreSQL URLs) into TARGET; first entry wins.",
     )
-    parser.add_argument("target", type=Path, help="the merged cache (created if missing; may be a live cache)")
-    parser.add_argument("sources", type=Path, nargs="+", help="caches to fold in, e.g. node*/responses.sqlite")
+    parser.add_argument(
+        "target", help="the merged cache: a SQLite path or postgresql+psycopg://... (created if missing; may be live)"
+    )
+    parser.add_argument("sources", nargs="+", help="caches to fold in, e.g. node*/responses.sqlite or a URL")
     args = parser.parse_args(argv)
     reports = merge_caches(args.target, args.sources)
     for r in reports:
         note = f", {r.conflicts} with a different response (target's kept)" if r.conflicts else ""
         what = f"damaged; salvaged {r.rows} readable entries" if r.damaged else f"{r.rows} entries"
-        print(f"afx cache-merge: {r.source}: {what}, {r.added} added, {r.same} already present{note}")
-    conn = sqlite3.connect(args.target)
-    total = conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    conn.close()
+        print(f"afx cache-merge: {shown(r.source)}: {what}, {r.added} added, {r.same} already present{note}")
+    goal = resolve(args.target)
+    total = count_entries(goal)
     conflicts = sum(r.conflicts for r in reports)
     print(
-        f"afx cache-merge: {args.target} now holds {total} entries" + (f"; {conflicts} conflicts" if conflicts else "")
+        f"afx cache-merge: {shown(goal)} now holds {total} entries" + (f"; {conflicts} conflicts" if conflicts else "")
     )
     return 0
 

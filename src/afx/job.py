@@ -30,7 +30,7 @@ from afx import redact, tracking
 from afx.backends import backend_class, make_backend
 from afx.backends.anthropic_api import thinking_tag
 from afx.backends.anthropic_cache import effective_pricing, prompt_cache_check
-from afx.cache import ResponseCache
+from afx.cache import ResponseStore, open_store
 from afx.classify import build_classifier
 from afx.classify.base import LABELS
 from afx.classify.validation_status import classifier_validation, validation_tags
@@ -208,11 +208,14 @@ def write_shards(setting: Any) -> bool:
     return not target.endswith("BasicLauncher")
 
 
-def open_cache(cache_cfg: Mapping[str, Any]) -> ResponseCache:
-    """The job's response cache from the `cache` config section (size cap, write shards)."""
+def open_cache(cache_cfg: Mapping[str, Any]) -> ResponseStore:
+    """The job's response cache from the `cache` config section (url or path, size cap, write shards)."""
     max_mb = cache_cfg.get("max_mb")
-    return ResponseCache(
-        cache_cfg["path"], max_mb=float(max_mb) if max_mb else None, shard=write_shards(cache_cfg.get("shards", "auto"))
+    return open_store(
+        cache_cfg["path"],
+        cache_cfg.get("url"),
+        max_mb=float(max_mb) if max_mb else None,
+        shard=write_shards(cache_cfg.get("shards", "auto")),
     )
 
 

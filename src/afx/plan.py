@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from afx.backends import backend_class, make_backend
 from afx.backends.anthropic_cache import cache_min_tokens, effective_pricing, estimate_tokens
-from afx.cache import ResponseCache
+from afx.cache import ResponseStore, open_store
 from afx.classify.llm_judge import expected_calls_per_transcript
 from afx.errors import AfxError
 from afx.job import JobSpec, build_job_spec
@@ -79,7 +79,7 @@ def _combos(argv: list[str]) -> list[list[str]]:
     return [list(c) for c in itertools.product(*axes)] if axes else [[]]
 
 
-def _cached_backend(model: Mapping[str, Any], cache: ResponseCache | None) -> CachedBackend | None:
+def _cached_backend(model: Mapping[str, Any], cache: ResponseStore | None) -> CachedBackend | None:
     """A cache-only replayer for this model, or None if its identity needs loading the model itself."""
     if cache is None:
         return None
@@ -128,7 +128,7 @@ def plan_job(cfg: Any) -> JobPlan:
     job = JobPlan(name, str(model.get("name")), len(spec.queries) * len(TIERS) * samples_per_query)
     turns = expected_turns(spec)
     cache_cfg = raw.get("cache") or {}
-    cache = ResponseCache(cache_cfg["path"]) if cache_cfg.get("enabled") else None
+    cache = open_store(cache_cfg["path"], cache_cfg.get("url")) if cache_cfg.get("enabled") else None
     replay = _cached_backend(model, cache)
     if replay is None:
         job.notes.append("cache share not computed for this backend")

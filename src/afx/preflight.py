@@ -27,6 +27,7 @@ from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from afx.cache_pg import preflight as cache_preflight
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
 
@@ -156,6 +157,7 @@ def validate(argv: list[str]) -> None:
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
                     build_job_spec(job_cfg, load_data=True)
                     services.update(_services(job_cfg))
+                    cache_preflight(job_cfg)  # cache.url: driver installed, PostgreSQL answers
                 except InapplicableVariation:
                     if not multirun:
                         raise

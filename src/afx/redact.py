@@ -83,6 +83,8 @@ KNOWN_KEY_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 MIN_SECRET_CHARS = 6  # shorter env values are not replaced in text (they would match ordinary words)
 ASSIGNMENT = re.compile(r"(?<![^\s'\"\[,(])(?P<key>[~+]{0,2}[\w.\-/@]+)=(?P<value>[^\s'\",\])]+)")
 OVERRIDE = re.compile(r"^(?P<key>[~+]{0,2}[\w.\-/@]+)=(?P<value>.*)$", re.DOTALL)
+# The password in a URL's userinfo (postgresql+psycopg://user:PASSWORD@host/db for cache.url; Hydra writes '\:').
+URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.\-]*\\?://[^\s/:@'\"\\]*\\?:)(?P<password>[^\s/@'\"]+)(?=@)")
 
 
 def _norm(key: Any) -> str:
@@ -127,9 +129,10 @@ def _assignment(match: re.Match[str]) -> str:
 
 def scrub_text(text: str, values: Iterable[str] = ()) -> str:
     """`text` with every known secret value, every key-shaped string and the value of every secret `key=value`
-    (an override as Hydra's launcher logs it) replaced by `<redacted>`."""
+    (an override as Hydra's launcher logs it) and every URL's password replaced by `<redacted>`."""
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, REDACTED)
+    text = URL_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
     return ASSIGNMENT.sub(_assignment, KEY_SHAPED.sub(REDACTED, text))
 
 
