@@ -86,6 +86,9 @@ class SummaryCallback(Callback):
             if INTERRUPTED.is_set():
                 log.info("multirun interrupted: no summary (run afx summary --sweep DIR for the finished jobs)")
                 return
+            if not any(Path(str(self._config.hydra.sweep.dir)).glob("*/metrics.json")):  # a job's last write
+                print("\nafx summary: the multirun stopped before any job finished: nothing to summarise", flush=True)
+                return
             print("\nafx summary: the multirun stopped before its end; summarising the jobs that finished", flush=True)
             self.run(self._config, incomplete=True)
 

@@ -38,12 +38,16 @@ class BackendFailure(RuntimeError):
 
 
 class TransientError(RuntimeError):
-    """A fault worth retrying (rate limit, overload, 5xx, timeout, connection), with the server's hint."""
+    """A fault worth retrying (rate limit, overload, 5xx, timeout, connection), with the server's hint.
 
-    def __init__(self, reason: str, message: str = "", retry_after: float | None = None) -> None:
+    `retry=False`: the server said not to retry this request (Anthropic's `x-should-retry: false`): it fails at
+    once, counted under its reason like an exhausted retry, and the sweep goes on."""
+
+    def __init__(self, reason: str, message: str = "", retry_after: float | None = None, retry: bool = True) -> None:
         super().__init__(f"{reason}: {message}" if message else reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.retry = retry
 
 
 class Interrupted(RuntimeError):
@@ -240,6 +244,7 @@ class CachedBackend:
             verify()  # once per backend object: API key and model id, before the first request is sent
         seed = int(key[:8], 16)
         last: Exception | None = None
+        generation: Generation | None = None
         for attempt in range(self.policy.max_attempts):
             if self.stop.is_set():
                 raise Interrupted("job stopping")
@@ -252,12 +257,15 @@ class CachedBackend:
             except NOT_RETRIED:
                 raise
             except TransientError as exc:
-                last, reason, retry_after = exc, exc.reason, exc.retry_after
+                last, reason, retry_after, may_retry = exc, exc.reason, exc.retry_after, exc.retry
             except Exception as exc:  # noqa: BLE001 - any backend error is retried, then counted
-                last, reason = exc, type(exc).__name__
+                last, reason, may_retry = exc, type(exc).__name__, True
             self._count_connection_failure(reason, last)
-            retried = attempt + 1 < self.policy.max_attempts
+            retried = may_retry and attempt + 1 < self.policy.max_attempts
             self.stats.reason(reason, retried)
+            if not may_retry:
+                log.warning("backend error (%s: %s); the server said not to retry it", reason, last)
+                break
             if retried:
                 wait = self.policy.delay(attempt, retry_after, self._rng)
                 log.warning(
@@ -270,7 +278,7 @@ class CachedBackend:
                 )
                 if self.stop.wait(wait):
                     raise Interrupted("job stopping")
-        else:
+        if generation is None:  # retries exhausted, or the server said not to retry
             self.stats.failure()
             raise BackendFailure(f"{type(last).__name__}: {last}") from last
         if self.cache is not None:

@@ -2,8 +2,7 @@
 
 - The API key is read from the environment variable named by `model.api_key_env` (never from config).
 - The system prompt carries `cache_control` (prompt caching), so after the first call of a job every call
-  reads the shared system prompt from the server's cache; its ttl is `model.cache_ttl` (5m) online and
-  `model.batch_cache_ttl` (1h) in batch mode (anthropic_cache.py: per-model minimum, TTL, 1-hour write price).
+  reads the shared system prompt from the server's cache.
 - The SDK's own retries are off (`max_retries=0`): afx retries (sampling.CachedBackend) and counts every
   retry by reason. Here, HTTP 429 / 529 / 5xx, timeouts and dropped connections become `TransientError`
   (with the server's retry-after); everything the user must fix (bad key, unknown or retired model, prefill
@@ -41,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from afx.backends.anthropic_cache import cache_control, cache_ttl
 from afx.backends.base import GenerationRequest
 from afx.backends.lifecycle import check_model_id
 from afx.errors import AfxError
@@ -116,9 +114,22 @@ class ApiFailure:
     status: int = 0
     error_type: str = ""
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    error_code: str = ""  # error.details.error_code (anthropic 2.17: APIStatusError.error_code)
 
 
-RETRY_AFTER_HEADERS = ("retry-after-ms", "retry-after")
+HINT_HEADERS = ("retry-after-ms", "retry-after", "x-should-retry")
+# error.details.error_code values that no retry can fix (anthropic 2.17 types/shared/*_error_details.py): a spend
+# limit (a 429 rate_limit_error without retry-after for enforced_spend_limit_reached), billing, an organization on
+# hold. The sweep stops in one line instead of retrying every request into the same wall.
+STOP_CODES = {
+    "enforced_spend_limit_reached": "the organization reached its usage tier's monthly spend limit",
+    "contract_spend_limit_reached": "the organization reached its contract's spend limit",
+    "linked_organization_spend_limit_reached": "the linked organization reached a spend limit or lacks credit",
+    "linked_organization_billing_unavailable": "the linked organization cannot be billed",
+    "organization_on_hold": "the organization is on hold",
+}
+# A spend limit the user set: HTTP 400 invalid_request_error whose message begins like this (Anthropic errors docs).
+SPEND_LIMIT_MESSAGE = re.compile(r"you have reached your specified (workspace )?api usage limits", re.IGNORECASE)
 
 
 def describe_failure(exc: BaseException, sdk: Any) -> ApiFailure | None:
@@ -135,7 +146,8 @@ def describe_failure(exc: BaseException, sdk: Any) -> ApiFailure | None:
         str(getattr(exc, "api_message", None) or getattr(exc, "message", "") or "")[:300],
         exc.status_code,
         str(getattr(exc, "type", None) or ""),
-        {name: headers[name] for name in RETRY_AFTER_HEADERS if headers.get(name) is not None},
+        {name: headers[name] for name in HINT_HEADERS if headers.get(name) is not None},
+        str(getattr(exc, "error_code", None) or ""),
     )
 
 
@@ -370,7 +382,6 @@ class AnthropicBackend:
         self.base_url = model.get("base_url") or None
         self.timeout_s = float(model.get("timeout_s", 600))
         self.cache_system_prompt = bool(model.get("cache_system_prompt", True))
-        self.cache_control = cache_control(cache_ttl(model))  # batch mode: 1h (model.batch_cache_ttl), online 5m
         self.prompt_cache = self.cache_system_prompt  # CachedBackend: warm the server cache with one call first
         self.verify_first = bool(model.get("verify", True))
         self.retired_note = str(model.get("retired") or "")
@@ -486,7 +497,7 @@ class AnthropicBackend:
         """The Messages API parameters for one assistant turn (prefill as a trailing assistant message)."""
         system: Any = request.system
         if self.cache_system_prompt and request.system:
-            system = [{"type": "text", "text": request.system, "cache_control": dict(self.cache_control)}]
+            system = [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
         messages = [
             {"role": role, "content": self._assistant_content(content) if role == "assistant" else content}
             for role, content in request.messages
@@ -592,9 +603,23 @@ class AnthropicBackend:
         if failure.kind == "connection":
             return TransientError("connection", failure.message)
         status = failure.status
-        if status in TRANSIENT_STATUS or status >= 500:
+        if failure.error_code in STOP_CODES or SPEND_LIMIT_MESSAGE.search(failure.message):
+            return self.spend_stop(failure)
+        should_retry = failure.headers.get("x-should-retry")  # the server's word overrides the status (as the SDK)
+        if should_retry == "true" or (should_retry != "false" and (status in TRANSIENT_STATUS or status >= 500)):
             return TransientError(str(status), failure.message, retry_after_s(failure.headers))
+        if should_retry == "false" and (status in TRANSIENT_STATUS or status >= 500):
+            return TransientError(f"{status}_no_retry", failure.message, retry=False)
         return self.fatal(status, failure.error_type, failure.message)
+
+    def spend_stop(self, failure: ApiFailure) -> AfxError:
+        """The line that stops a sweep on a spend or billing limit (nothing is retried: it cannot succeed)."""
+        what = STOP_CODES.get(failure.error_code) or "a spend limit set on the organization or workspace was reached"
+        code = f" {failure.error_code}" if failure.error_code else ""
+        return AfxError(
+            f"the Anthropic API stopped this sweep for model={self.model_id}: {what} (HTTP {failure.status}"
+            f"{code}: {failure.message}); finished samples are cached: raise the limit, then rerun the same command"
+        )
 
     def fatal(self, status: int, kind: str, message: str) -> AfxError:
         where = f"model={self.model_id}"
@@ -609,6 +634,16 @@ class AnthropicBackend:
             return AfxError(
                 f"{where} rejects assistant prefill (HTTP 400: {message}): set model.prefix_mode=turn and "
                 f"model.prefill.first='' model.prefill.next='' (or use a config with supports_prefill: false)"
+            )
+        if status == 402:
+            return AfxError(
+                f"the Anthropic API refused to bill {self.key_env} for {where} (402 {kind or 'billing_error'}: "
+                f"{message}); add credit or fix billing, then rerun the same command (finished samples are cached)"
+            )
+        if status == 413:
+            return AfxError(
+                f"a request for {where} is larger than the API accepts (413 {kind or 'request_too_large'}: {message}); "
+                f"shorten the system prompt or the queries (data.*)"
             )
         return AfxError(f"the Anthropic API refused a request for {where} (HTTP {status} {kind}: {message})")
 
