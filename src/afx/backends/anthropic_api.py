@@ -2,7 +2,8 @@
 
 - The API key is read from the environment variable named by `model.api_key_env` (never from config).
 - The system prompt carries `cache_control` (prompt caching), so after the first call of a job every call
-  reads the shared system prompt from the server's cache.
+  reads the shared system prompt from the server's cache; its ttl is `model.cache_ttl` (5m) online and
+  `model.batch_cache_ttl` (1h) in batch mode (anthropic_cache.py: per-model minimum, TTL, 1-hour write price).
 - The SDK's own retries are off (`max_retries=0`): afx retries (sampling.CachedBackend) and counts every
   retry by reason. Here, HTTP 429 / 529 / 5xx, timeouts and dropped connections become `TransientError`
   (with the server's retry-after); everything the user must fix (bad key, unknown or retired model, prefill
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from afx.backends.anthropic_cache import cache_control, cache_ttl
 from afx.backends.base import GenerationRequest
 from afx.backends.lifecycle import check_model_id
 from afx.errors import AfxError
@@ -382,6 +384,7 @@ class AnthropicBackend:
         self.base_url = model.get("base_url") or None
         self.timeout_s = float(model.get("timeout_s", 600))
         self.cache_system_prompt = bool(model.get("cache_system_prompt", True))
+        self.cache_control = cache_control(cache_ttl(model))  # batch mode: 1h (model.batch_cache_ttl), online 5m
         self.prompt_cache = self.cache_system_prompt  # CachedBackend: warm the server cache with one call first
         self.verify_first = bool(model.get("verify", True))
         self.retired_note = str(model.get("retired") or "")
@@ -497,7 +500,7 @@ class AnthropicBackend:
         """The Messages API parameters for one assistant turn (prefill as a trailing assistant message)."""
         system: Any = request.system
         if self.cache_system_prompt and request.system:
-            system = [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
+            system = [{"type": "text", "text": request.system, "cache_control": dict(self.cache_control)}]
         messages = [
             {"role": role, "content": self._assistant_content(content) if role == "assistant" else content}
             for role, content in request.messages

@@ -15,18 +15,22 @@ Constructor options (all keyword):
                    {"text", "stop_reason"}; default `protocol_reply` (paper.md 1.7 protocol, seeded personas).
   latency_s        seconds before each /v1/messages answer (plus uniform `jitter_s`).
   faults           `Faults`: share of requests that fail and how (429 with retry-after, 529, 500, dropped
-                   connection, slow response), deterministic per request body and attempt.
+                   connection, slow response), deterministic per request body and attempt; `Faults.fn` can
+                   also answer the ERROR_KINDS (spend limits, 402, 413, 504, x-should-retry: false).
   api_keys         accepted keys, as x-api-key or Authorization: Bearer (None: any non-empty key); otherwise
                    401 authentication_error.
   retired_models   model ids answered with 404 not_found_error (as a retired snapshot is).
   prefill_rejected predicate on the model id: a trailing assistant message gets HTTP 400 "prefilling assistant
                    messages is no longer supported" (default: the Claude 4.6 generation and later, and ids
                    whose version cannot be read: `anthropic_api.prefill_known_supported`).
-  min_cache_tokens prompt-cache emulation: a prefix up to a `cache_control` breakpoint with at least this many
-                   tokens (4 characters per token) is written on first use (cache_creation_input_tokens) and
-                   read afterwards (cache_read_input_tokens); input_tokens counts only what follows the
-                   breakpoint, the way the real API reports it. An entry becomes readable when the response
-                   that wrote it is sent (after its latency).
+  min_cache_tokens prompt-cache emulation (fake_cache.py): a prefix up to a `cache_control` breakpoint with at
+                   least the model's minimum cacheable length (4 characters per token) is written on first use
+                   (cache_creation_input_tokens, split by the breakpoint's ttl "5m" / "1h") and read while its
+                   entry lives (cache_read_input_tokens); a shorter one is neither, silently, as the real API does.
+                   None (default) = the documented per-model minimum (anthropic_cache.default_cache_min_tokens);
+                   an int = that minimum for every model. input_tokens counts only what is not cached. An entry
+                   becomes readable when the response that wrote it is sent (after its latency); it lives
+                   `cache_ttl_s` (5m) or `cache_ttl_1h_s` (1h) after its last use.
   (API version)    a request with temperature / top_p / top_k under anthropic-version 2026-10-21 or later gets
                    HTTP 400, as the real API does; the older 2023-06-01 header lets them through.
   thinking_rules   (model id) -> ThinkingRule: what the model does with `thinking` (default `thinking_rule`:
@@ -43,8 +47,14 @@ Constructor options (all keyword):
   stop_reason_fn   (request_json) -> stop reason or None: force "refusal" (empty text, stop_details with a
                    category), "pause_turn" / "model_context_window_exceeded" (the text cut in half) or any other
                    reason (the text unchanged), for tests of how the client handles each.
-  batch_latency_s  Message Batches: seconds until a batch has ended; `batch_error_rate` gives errored results
-                   (overloaded_error; per request and attempt, like `Faults`, at most `max_consecutive` in a row).
+  batch_latency_s  Message Batches (fake_batches.py): seconds until a batch has ended; `batch_error_rate` gives
+                   errored results (overloaded_error; per request and attempt, like `Faults`, at most
+                   `max_consecutive` in a row). Requests are processed out of order, `batch_concurrency` at a time
+                   (no request sees a cache write of its own wave), spread over `batch_span_s` simulated seconds
+                   of prompt-cache time; `expires_at` is fixed at creation (`batch_expiry_s`, 24 h);
+                   `expire_batches` = how many of the first batches expire (`batch_expire_done_share` of their
+                   requests done, the rest `expired`); cancel ends a batch (unprocessed requests `canceled`);
+                   `batch_results_fault(batch_id, attempt)` -> "500" | "drop" fails a results download.
 
 Counters: `count(route, ok=None)`, `counts` (route -> n), `faults_injected` (kind -> n), `max_inflight`, `requests`
 (the JSON bodies of /v1/messages, if `record=True`), `reset()`.
@@ -75,10 +85,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from afx.backends.anthropic_api import prefill_known_supported
+from afx.testing.fake_batches import Batches
+from afx.testing.fake_cache import PromptCache
 from afx.transcript import OUTPUT_CLOSE, OUTPUT_OPEN, SCRATCH_CLOSE, SCRATCH_OPEN
 
 CHARS_PER_TOKEN = 4
-FAULT_KINDS = ("429", "529", "500", "drop", "slow")
+FAULT_KINDS = ("429", "529", "500", "drop", "slow")  # the transient ones: drawn by Faults(rate=...) by default
+# Faults a client must not retry into (or, for 504, must retry), as the API answers them (Anthropic errors docs,
+# anthropic 2.17 error_details types): a 429 rate_limit_error for a tier's monthly spend limit (details.error_code
+# enforced_spend_limit_reached, no retry-after); a 400 for a spend limit the user set; 402 billing_error; 413
+# request_too_large; 504 timeout_error; a 500 api_error that says x-should-retry: false.
 ERROR_KINDS = {
     "spend_limit": (429, "rate_limit_error", "enforced_spend_limit_reached", "API usage is paused until next month"),
     "spend_limit_400": (400, "invalid_request_error", None, "You have reached your specified API usage limits."),
@@ -116,7 +132,7 @@ class Faults:
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(ALL_FAULT_KINDS)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)} (known: {FAULT_KINDS})")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)} (known: {ALL_FAULT_KINDS})")
 
     def pick(self, body: dict[str, Any], digest: str, attempt: int) -> str | None:
         if self.fn is not None:
@@ -369,15 +385,32 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             fake._count("batches.results" if results else "batches.retrieve")
             if results:
-                lines = fake._batch_results(batch)
-                if lines is None:
-                    self._send(404, _error_body("not_found_error", "results are not available yet"))
-                else:
-                    self._send(200, None, raw="".join(json.dumps(x) + "\n" for x in lines).encode())
+                self._batch_results(fake, batch)
             else:
                 self._send(200, fake._batch_view(batch))
             return
         self._send(404, _error_body("not_found_error", f"no route {path}"))
+
+    def _batch_results(self, fake: FakeAnthropic, batch: dict[str, Any]) -> None:
+        """The results download: JSONL in processing order, or the injected fault (a 500, or half the body)."""
+        fault = fake.batches.results_fault(batch["id"])
+        if fault == "500":
+            self._send(500, _error_body("api_error", "injected 500 on the results download"))
+            return
+        lines = fake._batch_results(batch)
+        if lines is None:
+            self._send(404, _error_body("not_found_error", "results are not available yet"))
+            return
+        data = "".join(json.dumps(x) + "\n" for x in lines).encode()
+        if fault == "drop":
+            head = f"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: {len(data)}\r\n\r\n"
+            with contextlib.suppress(OSError):
+                self.wfile.write(head.encode("latin-1") + data[: len(data) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        self._send(200, None, raw=data)
 
     def do_POST(self) -> None:  # noqa: N802
         fake = self.server.fake
@@ -403,7 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if batch is None:
                     self._send(404, _error_body("not_found_error", "no such batch"))
                     return
-                batch["cancel_at"] = time.time()
+                fake.batches.cancel(batch)
                 self._send(200, fake._batch_view(batch))
                 return
             fake._count("batches.create")
@@ -497,10 +530,17 @@ class FakeAnthropic:
         thinking_rules: Callable[[str], ThinkingRule] = thinking_rule,
         require_thinking_history: bool = False,
         stop_reason_fn: Callable[[dict[str, Any]], str | None] | None = None,
-        min_cache_tokens: int = 1024,
+        min_cache_tokens: int | Callable[[str], int] | None = None,
         cache_ttl_s: float = 300.0,
+        cache_ttl_1h_s: float = 3600.0,
         batch_latency_s: float = 0.05,
         batch_error_rate: float = 0.0,
+        batch_concurrency: int = 16,
+        batch_span_s: float = 1800.0,
+        batch_expiry_s: float = 86400.0,
+        expire_batches: int = 0,
+        batch_expire_done_share: float = 0.5,
+        batch_results_fault: Callable[[str, int], str | None] | None = None,
         record: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -519,10 +559,15 @@ class FakeAnthropic:
         self.think_text_echoed = 0
         self._signatures: dict[str, str] = {}  # signature -> the thinking text returned with it
         self._thought_turns: set[str] = set()  # visible texts of answers that came with thinking
-        self.min_cache_tokens = min_cache_tokens
-        self.cache_ttl_s = cache_ttl_s
+        self.prompt_cache = PromptCache(min_cache_tokens, cache_ttl_s, cache_ttl_1h_s)
         self.batch_latency_s = batch_latency_s
         self.batch_error_rate = batch_error_rate
+        self.batch_concurrency = batch_concurrency
+        self.batch_span_s = batch_span_s
+        self.batch_expiry_s = batch_expiry_s
+        self.expire_batches = expire_batches
+        self.batch_expire_done_share = batch_expire_done_share
+        self.batch_results_fault = batch_results_fault
         self.record = record
         self.counts: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
@@ -530,8 +575,8 @@ class FakeAnthropic:
         self._attempts: Counter[str] = Counter()
         self._inflight = 0
         self.max_inflight = 0  # most /v1/messages requests being answered at once
-        self._cache: dict[str, float] = {}  # prefix digest -> expiry
-        self._batches: dict[str, dict[str, Any]] = {}
+        self.batches = Batches(self)
+        self._batches = self.batches.items
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
@@ -710,123 +755,21 @@ class FakeAnthropic:
         return None
 
     def _usage(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, float] | None]:
-        """Input token figures the way the API reports them, with the prompt cache emulated."""
-        pieces: list[tuple[str, bool]] = []  # (text, breakpoint after it)
-        system = body.get("system")
-        if isinstance(system, str):
-            pieces.append((system, False))
-        else:
-            pieces += [(b.get("text", ""), "cache_control" in b) for b in system or []]
-        for message in body.get("messages") or []:
-            content = message.get("content")
-            if isinstance(content, str):
-                pieces.append((message.get("role", "") + content, False))
-            else:
-                pieces += [(message.get("role", "") + b.get("text", ""), "cache_control" in b) for b in content]
-        total = sum(tokens(t) for t, _ in pieces)
-        last_bp = max((i for i, (_, bp) in enumerate(pieces) if bp), default=-1)
-        read = write = 0
-        entry = None
-        if last_bp >= 0:
-            prefix = pieces[: last_bp + 1]
-            prefix_tokens = sum(tokens(t) for t, _ in prefix)
-            if prefix_tokens >= self.min_cache_tokens:
-                digest = hashlib.sha256(
-                    (str(body.get("model")) + "\x00" + "\x00".join(t for t, _ in prefix)).encode()
-                ).hexdigest()
-                now = time.time()
-                with self._lock:
-                    live = self._cache.get(digest, 0.0) > now
-                    if live:
-                        self._cache[digest] = now + self.cache_ttl_s
-                if live:
-                    read = prefix_tokens
-                else:
-                    write = prefix_tokens
-                    entry = (digest, self.cache_ttl_s)
-        usage = {
-            "input_tokens": total - read - write,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": write,
-            "cache_read_input_tokens": read,
-            "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
-            "service_tier": "standard",
-        }
-        return usage, entry
+        """Input token figures the way the API reports them, with the prompt cache emulated (fake_cache.py)."""
+        return self.prompt_cache.usage(body)
 
     def _cache_commit(self, entry: tuple[str, float] | None) -> None:
-        if entry is not None:
-            with self._lock:
-                self._cache[entry[0]] = time.time() + entry[1]
+        self.prompt_cache.commit(entry)
 
-    # Message Batches
+    # Message Batches (fake_batches.py)
     def _create_batch(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        batch_id = f"msgbatch_{uuid.uuid4().hex[:24]}"
-        batch = {
-            "id": batch_id,
-            "requests": list(body.get("requests") or []),
-            "created": time.time(),
-            "ends": time.time() + self.batch_latency_s,
-            "cancel_at": None,
-            "results": None,
-        }
-        with self._lock:
-            self._batches[batch_id] = batch
-        return batch
-
-    def _batch_done(self, batch: dict[str, Any]) -> bool:
-        return time.time() >= batch["ends"] or batch["cancel_at"] is not None
+        return self.batches.create(dict(body))
 
     def _batch_results(self, batch: dict[str, Any]) -> list[dict[str, Any]] | None:
-        if not self._batch_done(batch):
-            return None
-        with self._lock:
-            if batch["results"] is not None:
-                return batch["results"]
-        results = []
-        for item in batch["requests"]:
-            custom_id, params = item["custom_id"], item["params"]
-            if batch["cancel_at"] is not None and batch["cancel_at"] < batch["ends"]:
-                results.append({"custom_id": custom_id, "result": {"type": "canceled"}})
-                continue
-            with self._lock:
-                attempt = self._attempts[f"batch|{custom_id}"]
-                self._attempts[f"batch|{custom_id}"] += 1
-            draw = random.Random(f"{self.faults.seed}|{custom_id}|{attempt}").random()
-            if draw < self.batch_error_rate and attempt < self.faults.max_consecutive:
-                error = _error_body("overloaded_error", "injected batch error")
-                results.append({"custom_id": custom_id, "result": {"type": "errored", "error": error}})
-                continue
-            status, payload, entry = self._answer(params)
-            self._cache_commit(entry)
-            if status == 200:
-                payload["usage"]["service_tier"] = "batch"
-                results.append({"custom_id": custom_id, "result": {"type": "succeeded", "message": payload}})
-            else:
-                results.append({"custom_id": custom_id, "result": {"type": "errored", "error": payload}})
-        with self._lock:
-            batch["results"] = results
-        return results
+        return self.batches.results(batch)
 
     def _batch_view(self, batch: dict[str, Any]) -> dict[str, Any]:
-        done = self._batch_done(batch)
-        n = len(batch["requests"])
-        counts = {"processing": 0 if done else n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-        if done:
-            for line in self._batch_results(batch) or []:
-                counts[line["result"]["type"]] += 1
-        return {
-            "id": batch["id"],
-            "type": "message_batch",
-            "processing_status": "ended" if done else ("canceling" if batch["cancel_at"] else "in_progress"),
-            "request_counts": counts,
-            "created_at": datetime.fromtimestamp(batch["created"], UTC).isoformat().replace("+00:00", "Z"),
-            "expires_at": _now(86400),
-            "ended_at": _now() if done else None,
-            "cancel_initiated_at": None,
-            "archived_at": None,
-            "results_url": f"{self.url}/v1/messages/batches/{batch['id']}/results" if done else None,
-        }
+        return self.batches.view(batch)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -835,7 +778,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per /v1/messages answer")
     parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--min-cache-tokens", type=int, default=1024)
+    parser.add_argument("--min-cache-tokens", type=int, default=None, help="default: the per-model minimum")
     args = parser.parse_args(argv)
     fake = FakeAnthropic(
         latency_s=args.latency,
