@@ -136,6 +136,16 @@ def test_plan_prices_cache_reads_only_when_the_prefix_reaches_the_minimum(tmp_pa
     assert not any("minimum" in note for note in reached.notes)
 
 
+def test_plan_prices_batch_cache_writes_at_the_1h_price(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["setting=animal_welfare", "model=anthropic", "data.limit=3", "cache.enabled=false"]
+    dear = "model.pricing.cache_write_1h=1000"  # only 1-hour writes cost this much
+    (batch,), (batch_dear,) = plan([*args, "model.batch=true"]), plan([*args, "model.batch=true", dear])
+    (online,), (online_dear,) = plan(args), plan([*args, dear])
+    assert batch_dear.cost_usd > batch.cost_usd + 1  # ~4.4k tokens written once at $1000 / MTok, half price
+    assert online_dear.cost_usd == pytest.approx(online.cost_usd)  # online writes are 5-minute ones
+
+
 def test_a_job_below_the_minimum_warns_once_and_tags_its_run(tmp_path):
     with FakeAnthropic(latency_s=0.002) as fake:
         done = run_afx(
