@@ -133,7 +133,7 @@ def test_judge_call_statistics_are_logged(tmp_path):
         done = run_afx(
             "model=simulated",
             "classifier=llm_judge_local_generate",
-            "model@classifier.judge=anthropic",
+            "model@classifier.judge=anthropic_opus_4_5",  # takes temperature 0 (Opus 4.7 and later do not)
             f"classifier.judge.base_url={fake.url}",
             "classifier.judge.api_version=2023-06-01",
             "data.limit=3",

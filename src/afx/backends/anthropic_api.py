@@ -83,6 +83,10 @@ HISTORY_MODES = ("keep", "drop")
 _CLAUDE_ID = re.compile(r"claude-[a-z]+-(\d{1,2})(?:-(\d{1,2}))?(?!\d)")
 _CLAUDE_OLD_ID = re.compile(r"claude-(?:instant-)?(\d{1,2})(?:[-.](\d{1,2}))?(?!\d)")
 FIRST_WITHOUT_PREFILL = (4, 6)
+# Claude Opus 4.7 and every later model (Opus 4.8, Sonnet 5, the 5.x family) answer HTTP 400 to temperature, top_p
+# or top_k set to a non-default value, whatever the anthropic-version header (Anthropic's migration guides for
+# Opus 4.7 and Sonnet 5); an id whose version cannot be read is treated the same (new models are the ones without).
+FIRST_WITHOUT_SAMPLING = (4, 7)
 TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -177,6 +181,40 @@ def prefill_known_supported(model_id: str) -> bool:
     `model.supports_prefill: true` overrides this for such a model."""
     version = claude_version(model_id)
     return version is not None and version < FIRST_WITHOUT_PREFILL
+
+
+def sampling_known_supported(model_id: str) -> bool:
+    """Whether the id is of a model known to take non-default temperature / top_p / top_k: Claude 1 to 4.6."""
+    version = claude_version(model_id)
+    return version is not None and version < FIRST_WITHOUT_SAMPLING
+
+
+def sampling_supported(model: Mapping[str, Any]) -> bool:
+    """The capability flag `model.supports_sampling_params`, defaulting to what is known of the model id."""
+    flag = model.get("supports_sampling_params")
+    return bool(flag) if flag is not None else sampling_known_supported(str(model.get("name", "")))
+
+
+def check_sampling(model: Mapping[str, Any], sampling: Mapping[str, Any]) -> None:
+    """temperature (other than the API default 1.0), top_p and top_k only go to a model that takes them, under an
+    API version that takes them: one line otherwise, before any call (the model's and a judge's config)."""
+    extra = [f"{k}={sampling[k]}" for k in EXTRA_SAMPLING if _sent(k, sampling.get(k), legacy=False)]
+    if not extra:
+        return
+    name = model.get("name")
+    if not sampling_supported(model):
+        raise AfxError(
+            f"{', '.join(extra)} for model={name}: Claude Opus 4.7 and later models (and ids whose version cannot "
+            f"be read) answer HTTP 400 to non-default temperature, top_p or top_k whatever model.api_version says; "
+            f"drop them (temperature 1.0 is the default), or set model.supports_sampling_params=true if this model "
+            f"does take them"
+        )
+    if not model.get("api_version"):
+        raise AfxError(
+            f"{', '.join(extra)} for model={name}: the Messages API (version 2026-10-21) rejects temperature, top_p "
+            f"and top_k at any value; drop them (temperature 1.0 is the default) or set "
+            f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
+        )
 
 
 def prefill_supported(model: Mapping[str, Any]) -> bool:
@@ -354,14 +392,7 @@ class AnthropicBackend:
                 f"model.sampling has keys the Messages API does not take: {', '.join(sorted(unknown))} "
                 f"(allowed: {', '.join(SAMPLING_KEYS)})"
             )
-        if not model.get("api_version"):
-            extra = [f"{k}={sampling[k]}" for k in EXTRA_SAMPLING if _sent(k, sampling.get(k), legacy=False)]
-            if extra:
-                raise AfxError(
-                    f"model.sampling {', '.join(extra)}: the Messages API (version 2026-10-21) rejects temperature, "
-                    f"top_p and top_k at any value; drop them (temperature 1.0 is the API default) or set "
-                    f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
-                )
+        check_sampling(model, sampling)
         processes = model.get("request_processes", 1)
         if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
             raise AfxError(f"model.request_processes must be a whole number >= 1, got {processes!r}")
@@ -391,6 +422,11 @@ class AnthropicBackend:
         self.batch_poll_s = float(model.get("batch_poll_s", 30.0))
         self.max_attempts = int(model.get("max_attempts") or 3)
         self.api_version = str(model.get("api_version") or "") or None
+        self.model_facts = {  # what check_sampling reads of the config, per request
+            "name": self.model_id,
+            "api_version": self.api_version,
+            "supports_sampling_params": model.get("supports_sampling_params"),
+        }
         self.open_telemetry = _otel_option(model.get("open_telemetry", False))
         self.request_processes = int(model.get("request_processes", 1))
         self.max_concurrency = int(model.get("max_concurrency") or 1)
@@ -515,14 +551,9 @@ class AnthropicBackend:
         params["thinking"] = self.thinking.param()
         if self.thinking.effort is not None:
             params["output_config"] = {"effort": self.thinking.effort}
+        check_sampling(self.model_facts, sampling)  # a request's own params (a judge's temperature) too
         for key in EXTRA_SAMPLING:
             if _sent(key, sampling.get(key), legacy=bool(self.api_version)):
-                if not self.api_version:
-                    raise AfxError(
-                        f"{key}={sampling[key]} for model={self.model_id}: the Messages API (version 2026-10-21) "
-                        f"rejects temperature, top_p and top_k; drop it (temperature 1.0 is the default) or set "
-                        f"model.api_version={LEGACY_API_VERSION} on a model that still accepts them"
-                    )
                 params[key] = sampling[key]
         if sampling.get("stop_sequences"):
             params["stop_sequences"] = list(sampling["stop_sequences"])

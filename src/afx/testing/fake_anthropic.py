@@ -33,6 +33,8 @@ Constructor options (all keyword):
                    `cache_ttl_s` (5m) or `cache_ttl_1h_s` (1h) after its last use.
   (API version)    a request with temperature / top_p / top_k under anthropic-version 2026-10-21 or later gets
                    HTTP 400, as the real API does; the older 2023-06-01 header lets them through.
+  sampling_rejected predicate on the model id: non-default temperature / top_p / top_k get HTTP 400 under any
+                   API version (default: Claude Opus 4.7 and later, and unreadable ids: sampling_known_supported).
   thinking_rules   (model id) -> ThinkingRule: what the model does with `thinking` (default `thinking_rule`:
                    Claude Sonnet 5.5 thinks adaptively when `thinking` is not sent, display omitted, and answers 400
                    to {"type": "disabled"} / "enabled" and to between_tools above effort high; Claude Opus 5.5 the
@@ -84,7 +86,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from afx.backends.anthropic_api import prefill_known_supported
+from afx.backends.anthropic_api import prefill_known_supported, sampling_known_supported
 from afx.testing.fake_batches import Batches
 from afx.testing.fake_cache import PromptCache
 from afx.transcript import OUTPUT_CLOSE, OUTPUT_OPEN, SCRATCH_CLOSE, SCRATCH_OPEN
@@ -492,6 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
         if sampling and version >= "2026-10-21":
             self._send(400, _error_body("invalid_request_error", f"{sampling[0]}: Extra inputs are not permitted"))
             return
+        non_default = [k for k in sampling if not (k == "temperature" and body[k] == 1.0)]
+        if non_default and fake.sampling_rejected(str(body.get("model", ""))):  # any API version
+            self._send(400, _error_body("invalid_request_error", f"`{non_default[0]}` is deprecated for this model."))
+            return
         status, payload, cache_entry = fake._answer(body)
         delay = fake.latency_s + (random.uniform(0, fake.jitter_s) if fake.jitter_s else 0.0)
         if kind == "slow":
@@ -527,6 +533,7 @@ class FakeAnthropic:
         api_keys: Iterable[str] | None = None,
         retired_models: Iterable[str] = (),
         prefill_rejected: Callable[[str], bool] | None = None,
+        sampling_rejected: Callable[[str], bool] | None = None,
         thinking_rules: Callable[[str], ThinkingRule] = thinking_rule,
         require_thinking_history: bool = False,
         stop_reason_fn: Callable[[dict[str, Any]], str | None] | None = None,
@@ -552,6 +559,7 @@ class FakeAnthropic:
         self.api_keys = set(api_keys) if api_keys is not None else None
         self.retired_models = set(retired_models)
         self.prefill_rejected = prefill_rejected or (lambda model: not prefill_known_supported(model))
+        self.sampling_rejected = sampling_rejected or (lambda model: not sampling_known_supported(model))
         self.thinking_rules = thinking_rules
         self.require_thinking_history = require_thinking_history
         self.stop_reason_fn = stop_reason_fn
