@@ -132,3 +132,21 @@ def test_a_spend_limit_stops_the_sweep_in_one_line_without_a_retry_storm(tmp_pat
     transcripts = list(tmp_path.glob("outputs/multirun/*/*/transcripts.jsonl"))
     assert len(transcripts) <= 1, "the second job never started"
     assert all(not p.read_text().strip() for p in transcripts), "no error transcripts written"
+
+
+def test_the_key_and_model_check_is_bounded_by_verify_timeout(fake, caplog):
+    """A GET /v1/models that hangs does not hold the sweep for model.timeout_s (600 s) per attempt: each of the 3
+    attempts gives up after model.verify_timeout_s, the check is skipped (logged) and sampling goes on."""
+    fake.models_latency_s = 3.0
+    model = {
+        "backend": "anthropic",
+        "name": "claude-opus-4-5",
+        "api_key_env": "AFX_TEST_KEY",
+        "base_url": fake.url,
+        "verify_timeout_s": 0.2,
+    }
+    cached = CachedBackend(AnthropicBackend(model), None, policy=RetryPolicy(max_attempts=2, base_s=0.001))
+    generation, _ = cached.generate(REQUEST)
+    assert generation.text
+    assert fake.count("models") == 3, "each attempt timed out (without the bound the first one waits and succeeds)"
+    assert "key/model check failed (timeout" in caplog.text and "skipped" in caplog.text

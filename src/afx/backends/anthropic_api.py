@@ -418,6 +418,7 @@ class AnthropicBackend:
         self.cache_control = cache_control(cache_ttl(model))  # batch mode: 1h (model.batch_cache_ttl), online 5m
         self.prompt_cache = self.cache_system_prompt  # CachedBackend: warm the server cache with one call first
         self.verify_first = bool(model.get("verify", True))
+        self.verify_timeout_s = min(float(model.get("verify_timeout_s") or 20.0), self.timeout_s)
         self.retired_note = str(model.get("retired") or "")
         self.batch_poll_s = float(model.get("batch_poll_s", 30.0))
         self.max_attempts = int(model.get("max_attempts") or 3)
@@ -682,7 +683,8 @@ class AnthropicBackend:
         return AfxError(f"the Anthropic API refused a request for {where} (HTTP {status} {kind}: {message})")
 
     def verify(self) -> None:
-        """Check key and model once per process, before the first request (a few retries on transient faults)."""
+        """Check key and model once per process, before the first request: 3 attempts of at most
+        `model.verify_timeout_s` each on transient faults, then the check is skipped (logged), never a long hang."""
         if self._verified or not self.verify_first:
             return
         with self._verify_lock:
@@ -690,7 +692,7 @@ class AnthropicBackend:
                 return
             for attempt in range(3):
                 try:
-                    self.client.models.retrieve(self.model_id)
+                    self.client.with_options(timeout=self.verify_timeout_s).models.retrieve(self.model_id)
                     break
                 except Exception as exc:  # noqa: BLE001
                     err = self.translate(exc)

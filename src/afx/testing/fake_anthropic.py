@@ -364,6 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake._count("models")
             if not self._auth():
                 return
+            if fake.models_latency_s:
+                time.sleep(fake.models_latency_s)
             model = path.removeprefix("/v1/models").strip("/")
             if not model:
                 self._send(200, {"data": [], "has_more": False, "first_id": None, "last_id": None})
@@ -560,6 +562,7 @@ class FakeAnthropic:
         self.retired_models = set(retired_models)
         self.prefill_rejected = prefill_rejected or (lambda model: not prefill_known_supported(model))
         self.sampling_rejected = sampling_rejected or (lambda model: not sampling_known_supported(model))
+        self.models_latency_s = 0.0  # seconds before a GET /v1/models answer (a hanging key/model check)
         self.thinking_rules = thinking_rules
         self.require_thinking_history = require_thinking_history
         self.stop_reason_fn = stop_reason_fn
