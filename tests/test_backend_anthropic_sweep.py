@@ -100,6 +100,12 @@ def test_sweep_survives_twenty_percent_faults_with_identical_results(fake, tmp_p
         assert _stable(ma) == _stable(mb)
         assert mb["calls/retries"] > 0 and sum(v for k, v in mb.items() if k.startswith("calls/retry/")) > 0
         assert mb["tokens/cache_read"] > 0 and mb["cost/usd"] > 0
+        # a timed-out attempt is abandoned: the server may still finish and bill it, so it is counted and priced
+        assert ma["calls/abandoned"] == 0 and "cost/abandoned_usd_est" not in ma
+        assert mb["calls/abandoned"] == mb.get("calls/retry/timeout", 0)
+        if mb["calls/abandoned"]:
+            assert 0 < mb["cost/abandoned_usd_est"] < mb["cost/usd"]
+    assert sum(b[s][0]["calls/abandoned"] for s in b) == fake.faults_injected["slow"] > 0
 
 
 def _stored(db: Path) -> int:

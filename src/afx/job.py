@@ -297,6 +297,7 @@ def _stats_metrics(stats: CallStats, before: Mapping[str, Any] | None, prefix: s
         for name, key in (("calls", "calls"), ("cache_hits", "cache_hits"), ("retries", "retries"))
     }
     out[f"{prefix}/failures"] = float(now["failures"] - base.get("failures", 0))
+    out[f"{prefix}/abandoned"] = float(now["abandoned"] - base.get("abandoned", 0))  # timed out: maybe billed
     if prefix == "judge":  # the model's own usage is logged under tokens/
         for name, key in (("input", "input_tokens"), ("output", "completion_tokens")):
             if delta := now[key] - base.get(key, 0):
@@ -512,6 +513,9 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         cost = cost_usd(stats, effective_pricing(model_cfg), batch=batch)  # 1h cache writes at their price
         if cost is not None:
             result.values["cost/usd"] = cost
+            answered = stats.calls - sum(stats.retry_reasons.values())  # attempts that returned an answer
+            if stats.abandoned and answered > 0:  # not in cost/usd: afx never saw their usage
+                result.values["cost/abandoned_usd_est"] = cost / answered * stats.abandoned
         if judge_before is not None:  # LLM judges expose their own CallStats
             result.values.update(_stats_metrics(judge_stats, judge_before, "judge"))
         (out_dir / "metrics.json").write_text(

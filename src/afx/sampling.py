@@ -31,6 +31,8 @@ CONNECTION_REASONS = frozenset(
     {"connection", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "APIConnectionError"}
 )
 PREFIX_MODES = ("prefill", "turn")
+# Retry reasons of an attempt the client gave up on while the server may still be working on it (and bill it).
+ABANDONED_REASONS = frozenset({"timeout"})
 
 
 class BackendFailure(RuntimeError):
@@ -89,6 +91,7 @@ class CallStats:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     thinking_tokens: int = 0  # part of completion_tokens
+    abandoned: int = 0  # attempts the client gave up on (timeout): the server may still answer and bill them
     retry_reasons: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -104,6 +107,7 @@ class CallStats:
         with self._lock:
             self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
             self.retries += 1 if retried else 0
+            self.abandoned += 1 if reason in ABANDONED_REASONS else 0
 
     def failure(self) -> None:
         with self._lock:
