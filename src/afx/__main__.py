@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from afx import parent_watch
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
 from afx.run_dirs import ENV as RUN_STAMP_ENV
@@ -22,6 +23,7 @@ def _app(cfg: DictConfig) -> float | None:
     from afx.job import run_job
     from afx.variations import InapplicableVariation
 
+    parent_watch.watch_launcher()  # a job process of a launcher dies with it (afx/parent_watch.py)
     try:
         run_job(cfg)
     except InapplicableVariation as exc:
@@ -70,6 +72,7 @@ def main() -> None:
     # This process is a launcher: its output folder is its own, never one inherited from the process that
     # started it (a test, a script, another afx); its own workers inherit the stamp it sets (afx/run_dirs.py).
     os.environ.pop(RUN_STAMP_ENV, None)
+    parent_watch.mark_launcher()  # its job processes (joblib, submitit_local) exit when it dies
 
     if os.environ.get("AFX_SKIP_PREFLIGHT") != "1":
         try:

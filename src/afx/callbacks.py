@@ -79,7 +79,12 @@ class SweepParentCallback(Callback):
         uri, artifact_root = _uri_and_root(config)
         sweep_dir = Path(config.hydra.sweep.dir)
         tracking.create_parent_run(
-            uri, config.tracking.experiment, artifact_root, sweep_dir, {"afx.sweep_id": sweep_dir.name}
+            uri,
+            config.tracking.experiment,
+            artifact_root,
+            sweep_dir,
+            {"afx.sweep_id": sweep_dir.name},
+            liveness=config.tracking,
         )
         self._open = (uri, sweep_dir)
         watch_interrupts()

@@ -430,6 +430,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         run_name=f"{spec.setting_name}/{spec.prefix_name}/{spec.variation_label}",
         tags=tags,
         parent_run_id=parent_id,
+        liveness=cfg.tracking,  # heartbeat interval and timeout (afx.run_owner)
     )
     params = tracking.flatten(resolved)
     params.update(

@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 from afx.cache_pg import preflight as cache_preflight
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
+from afx.run_owner import Liveness
 
 FLAGS_WE_VALIDATE = {"-m", "--multirun"}
 _MISSING_OPTION = re.compile(r"Could not find '([^']+)'")
@@ -156,6 +157,7 @@ def validate(argv: list[str]) -> None:
                     HydraConfig.instance().set_config(cfg)
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
                     build_job_spec(job_cfg, load_data=True)
+                    Liveness.from_config(job_cfg.tracking)  # tracking.heartbeat_*_s
                     services.update(_services(job_cfg))
                     cache_preflight(job_cfg)  # cache.url: driver installed, PostgreSQL answers
                 except InapplicableVariation:

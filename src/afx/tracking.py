@@ -6,7 +6,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,51 +14,12 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from afx import redact
+from afx import parent_watch, redact, run_owner
 from afx.errors import AfxError, one_line
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
 MAX_PARAM_CHARS = 250
-
-
-def _process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), to tell a live pid from a reused one."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def owner_tags() -> dict[str, str]:
-    """Which process owns a run: a run left RUNNING by a dead owner is closed as KILLED later."""
-    pid = os.getpid()
-    return {"afx.host": socket.gethostname(), "afx.pid": str(pid), "afx.pid_start": _process_start(pid)}
-
-
-def close_stale_runs(client: MlflowClient, experiment: str) -> list[str]:
-    """Mark afx runs KILLED whose owning process on this host is gone (SIGKILL, power loss, Ctrl-C of a sweep).
-
-    Runs owned by another host are left alone: their liveness cannot be checked from here.
-    """
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return []
-    host, closed = socket.gethostname(), []
-    for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", max_results=5000):
-        tags = run.data.tags
-        owned_here = tags.get("afx.host") == host and tags.get("afx.pid")
-        if tags.get("afx.kind") not in ("job", "sweep", "validation") or not owned_here:
-            continue
-        pid = int(tags["afx.pid"])
-        alive = Path(f"/proc/{pid}").exists() and _process_start(pid) == tags.get("afx.pid_start", "")
-        if not alive:
-            client.set_tag(run.info.run_id, "afx.end_reason", f"stale: owner process {pid} on {host} is gone")
-            client.set_terminated(run.info.run_id, "KILLED")
-            closed.append(run.info.run_id)
-    if closed:
-        log.warning("marked %d MLflow run(s) left RUNNING by a dead process as KILLED", len(closed))
-    return closed
 
 
 def tracking_uri(root: str | Path, configured: str | None = None) -> str:
@@ -164,18 +124,21 @@ class JobRun:
         run_name: str,
         tags: Mapping[str, str],
         parent_run_id: str | None = None,
+        liveness: run_owner.Liveness | Mapping[str, Any] | None = None,
     ) -> None:
         self.uri = uri
-        all_tags = {**tags, **owner_tags()}
+        liveness = run_owner.liveness(liveness)
+        all_tags = {**tags, **run_owner.owner_tags()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         try:
             self.client = client(uri)
             self.experiment_id = experiment_id(self.client, experiment, artifact_root)
-            close_stale_runs(self.client, experiment)
+            run_owner.close_stale_runs(self.client, experiment, liveness)
             self.run_id = self.client.create_run(
                 self.experiment_id, run_name=run_name, tags=redact_tags(all_tags)
             ).info.run_id
+            run_owner.Heartbeat(self.client, self.run_id, liveness.interval_s)
         except Exception as exc:  # noqa: BLE001 - any store failure here means nothing can be logged
             raise AfxError(
                 f"MLflow store {uri} is not usable ({one_line(str(exc))[:300]}); "
@@ -199,18 +162,28 @@ class JobRun:
         self.client.log_artifact(self.run_id, str(path))
 
     def end(self, status: str = "FINISHED") -> None:
+        if parent_watch.ORPHANED.is_set():  # the launcher died: the watch closes this run KILLED, never FINISHED
+            return
+        run_owner.stop_heartbeat(self.run_id)
         self.client.set_terminated(self.run_id, status)
 
 
 def create_parent_run(
-    uri: str, experiment: str, artifact_root: str | Path, sweep_dir: Path, tags: Mapping[str, str]
+    uri: str,
+    experiment: str,
+    artifact_root: str | Path,
+    sweep_dir: Path,
+    tags: Mapping[str, str],
+    liveness: run_owner.Liveness | Mapping[str, Any] | None = None,
 ) -> str:
     """The multirun's parent run; its id is written into the sweep dir for the jobs to find."""
+    liveness = run_owner.liveness(liveness)
     store = client(uri)
     exp = experiment_id(store, experiment, artifact_root)
-    close_stale_runs(store, experiment)
-    all_tags = redact_tags({**tags, **owner_tags(), "afx.kind": "sweep"})
+    run_owner.close_stale_runs(store, experiment, liveness)
+    all_tags = redact_tags({**tags, **run_owner.owner_tags(), "afx.kind": "sweep"})
     run = store.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags=all_tags)
+    run_owner.Heartbeat(store, run.info.run_id, liveness.interval_s)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / PARENT_FILE).write_text(run.info.run_id)
     return run.info.run_id
@@ -222,4 +195,5 @@ def read_parent_run_id(sweep_dir: Path) -> str | None:
 
 
 def end_parent_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    run_owner.stop_heartbeat(run_id)
     client(uri).set_terminated(run_id, status)

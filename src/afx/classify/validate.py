@@ -218,7 +218,8 @@ def open_run(cfg: DictConfig, report: Mapping[str, Any], path: Path) -> tracking
         "parse_policy": "model" if report["model_parse_policy"] else "strict",
     }
     name = f"validate {summary.get('name')} on {path.name}"
-    return tracking.JobRun(uri, str(cfg.tracking.experiment), str(cfg.tracking.artifact_root), name, tags)
+    experiment, artifacts = str(cfg.tracking.experiment), str(cfg.tracking.artifact_root)
+    return tracking.JobRun(uri, experiment, artifacts, name, tags, liveness=cfg.tracking)
 
 
 def main(argv: list[str]) -> int:
