@@ -67,18 +67,18 @@ def test_csv_default_column_and_named_column(tmp_path):
         ("a1", "How do I, in one line, say hi?", "greet", "plain"),
         ("plain-0001", "Second", "", "plain"),
     ]
-    named = write(tmp_path / "named.csv", '\ufeffgoal,target\n"Line one\nline two",x\n,empty\nThird,y\n')
+    named = write(tmp_path / "named.csv", '\ufeffgoal,target\n"Line one\nline two",x\n\nThird,y\n')
     got = load_queries([named + ":goal"], None, 0)
-    assert [(q.id, q.text) for q in got] == [("named-0000", "Line one\nline two"), ("named-0002", "Third")]
+    assert [(q.id, q.text) for q in got] == [("named-0000", "Line one\nline two"), ("named-0001", "Third")]
 
 
 def test_json_list_of_strings_and_of_objects(tmp_path):
-    strings = write(tmp_path / "s.json", json.dumps(["first request", "  ", "second request"]))
+    strings = write(tmp_path / "s.json", json.dumps(["first request", "second request"]))
     assert [(q.id, q.text) for q in load_queries([strings], None, 0)] == [
         ("s-0000", "first request"),
-        ("s-0002", "second request"),
+        ("s-0001", "second request"),
     ]
-    rows = [{"id": "x1", "goal": "do a thing", "category": "c"}, {"goal": "do another"}, {"other": 1}]
+    rows = [{"id": "x1", "goal": "do a thing", "category": "c"}, {"goal": "do another", "other": 1}]
     objects = write(tmp_path / "o.json", json.dumps(rows))
     got = load_queries([objects + ":goal"], None, 0)
     assert [(q.id, q.text, q.category, q.source) for q in got] == [
@@ -112,7 +112,9 @@ def test_jsonl_with_field_mixes_with_package_sources_and_subsamples(tmp_path):
             "a.json", '[{"goal": "x"}]', "", "no field 'query' (fields found: goal; name one with", id="json-default"
         ),
         pytest.param("a.csv", "prompt\nx\n", ":text", "no field 'text' (fields found: prompt)", id="csv-column"),
-        pytest.param("a.jsonl", '{"prompt": ""}\n{"prompt": 3}\n', ":prompt", "no usable rows", id="jsonl-empty"),
+        pytest.param(
+            "a.jsonl", '{"prompt": ""}\n{"prompt": 3}\n', ":prompt", "line 1: empty 'prompt", id="jsonl-empty"
+        ),
         pytest.param("a.json", "[]", "", "no usable rows", id="json-empty-list"),
         pytest.param("a.csv", "query\n", "", "no usable rows", id="csv-header-only"),
         pytest.param("a.json", '["x", ""]', ":prompt", "holds plain strings, not objects", id="strings-with-field"),

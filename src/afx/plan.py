@@ -253,8 +253,15 @@ def render(jobs: list[JobPlan]) -> str:
 
 def main(argv: list[str]) -> int:
     """Entry point of `afx plan`."""
-    as_json = "--json" in argv
-    jobs = plan([a for a in argv if a != "--json"])
+    from afx.cli_args import OneLineParser
+
+    parser = OneLineParser("afx plan", __doc__)
+    parser.add_argument("--json", action="store_true", help="one JSON object per job instead of the table")
+    parser.add_argument("-m", "--multirun", action="store_true", help="as in a sweep (expanded either way)")
+    parser.add_argument("overrides", nargs="*", help="the sweep's config overrides, e.g. prefix=none,deceptive")
+    args = parser.parse_intermixed_args(argv)
+    as_json = args.json
+    jobs = plan(args.overrides)
     if as_json:
         print(json.dumps([asdict(j) for j in jobs], indent=2))
     else:

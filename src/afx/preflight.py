@@ -1,9 +1,14 @@
 """Validate the command line before Hydra runs anything: one clear line per problem, exit code 2.
 
+Each job config of the sweep is composed once and checked: value types and ranges against afx.config_schema's
+table (key, allowed values and the value given in one line), then the job spec (setting, variations, prefix,
+query files), then the response cache's folder (it must take a file: a read-only folder is named as such).
+
 Then reach every service the jobs will use, once, with a short timeout (`preflight.reach`,
 `preflight.timeout_s`): the model's and the LLM judge's configured `base_url` (a TCP connect) and the MLflow
-store (a tracking server: a TCP connect; a SQLite or file store: its folder must be writable). An endpoint the
-config leaves to the SDK default (no base_url) is not checked here; the backend's own key/model check is.
+store (a tracking server: a TCP connect; a SQLite or file store: its folder must be writable, and an existing
+SQLite file must start with SQLite's header). An endpoint the config leaves to the SDK default (no base_url) is
+not checked here; the backend's own key/model check is.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from afx.cache_pg import preflight as cache_preflight
+from afx.config_schema import check_config
 from afx.errors import AfxError, one_line
 from afx.paths import conf_dir
 from afx.run_owner import Liveness
@@ -39,6 +45,7 @@ _NO_KEY = re.compile(r"Could not override '([^']+)'")
 _NOT_LOADED = re.compile(r"Could not load '([^']+)/([^'/]+)'")
 MAX_LISTED = 25
 DEFAULT_PORTS = {"http": 80, "https": 443}
+SQLITE_HEADER = b"SQLite format 3\x00"
 REACH_HINT = "check the URL and that the server runs, or set preflight.reach=false"
 
 
@@ -156,7 +163,9 @@ def validate(argv: list[str]) -> None:
                     cfg = compose("config", overrides=overrides, return_hydra_config=True)
                     HydraConfig.instance().set_config(cfg)
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+                    check_config(job_cfg)  # types and ranges (afx.config_schema), before anything reads them
                     build_job_spec(job_cfg, load_data=True)
+                    check_cache_folder(job_cfg)
                     Liveness.from_config(job_cfg.tracking)  # tracking.heartbeat_*_s
                     services.update(_services(job_cfg))
                     cache_preflight(job_cfg)  # cache.url: driver installed, PostgreSQL answers
@@ -221,6 +230,48 @@ def reach(label: str, target: str, timeout_s: float) -> None:
         path = Path(text[1:] if parts.scheme == "sqlite" else text)  # sqlite:///rel.db, sqlite:////abs.db
         store = path.parent if parts.scheme == "sqlite" else path
         _check_writable(target, store, path if parts.scheme == "sqlite" else None)
+        if parts.scheme == "sqlite":
+            _check_sqlite_header(target, path)
+
+
+def _check_sqlite_header(uri: str, db: Path) -> None:
+    """An existing, non-empty store file starts with SQLite's header (else MLflow fails deep in a callback)."""
+    try:
+        with db.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    except OSError as exc:
+        raise AfxError(f"MLflow store {uri} cannot be read ({exc.strerror or exc}); set tracking.uri") from None
+    if head and head != SQLITE_HEADER:
+        raise AfxError(
+            f"MLflow store {uri} is not an SQLite database (file {db} has no SQLite header); "
+            "move the file away or set tracking.uri"
+        )
+
+
+def check_cache_folder(cfg: Any) -> None:
+    """The response cache's folder (or its nearest existing ancestor) takes a new file, and the file is writable.
+
+    Without this, SQLite's 'unable to open database file' reads like a damaged cache.
+    """
+    cache = OmegaConf.select(cfg, "cache") or {}
+    if not cache.get("enabled", True) or cache.get("url") or not cache.get("path"):
+        return
+    path = Path(str(cache.get("path")))
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    hint = f"(cache.path={path}); fix the permissions, set cache.path, or cache.enabled=false"
+    if not existing.is_dir():
+        raise AfxError(f"response cache folder {existing} is a file, not a folder {hint}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise AfxError(f"response cache file {path} is read-only {hint}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".afx-write-probe-"):
+            pass
+    except OSError:
+        raise AfxError(f"response cache folder {existing} is read-only {hint}") from None
 
 
 def _check_writable(uri: str, folder: Path, db: Path | None) -> None:

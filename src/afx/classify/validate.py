@@ -223,7 +223,11 @@ def open_run(cfg: DictConfig, report: Mapping[str, Any], path: Path) -> tracking
 
 
 def main(argv: list[str]) -> int:
-    opts, overrides = split_args(argv)
+    from afx.cli_args import OneLineParser
+
+    parser = OneLineParser("afx validate-classifier", __doc__)
+    parser.add_argument("args", nargs="*", help="the options above (key=value) and config overrides")
+    opts, overrides = split_args(parser.parse_intermixed_args(argv).args)
     label_opts = LabelOptions.from_options({k: v for k, v in opts.items() if k.startswith("labels.")})
     resamples = _int_option(opts, "bootstrap", 2000, 0)
     seed = _int_option(opts, "seed", 0, 0)
