@@ -67,6 +67,12 @@ CASES = [
         {"q.csv": b"id,query\n"},
     ),
     _case(
+        "csv_unquoted_comma",
+        [*SIM, "setting.queries.sources=[q.csv]"],
+        "afx: error: query file q.csv line 3: 3 fields but the header has 2 (quote a value that holds a comma)",
+        {"q.csv": b"id,query\na,hello\nb,hi, there\n"},
+    ),
+    _case(
         "samples_per_query_0",
         [*SIM, "data.samples_per_query=0"],
         "afx: error: data.samples_per_query must be a positive integer, got 0",
@@ -209,7 +215,7 @@ def test_plan_still_takes_sweep_overrides(tmp_path):
         ("data.seed", -1, "x", "data.seed must be an integer, got 'x'"),
         ("data.samples_per_query", 2, 2.5, "data.samples_per_query must be a positive integer, got 2.5"),
         ("cache.enabled", False, "yes", "cache.enabled must be true or false, got 'yes'"),
-        ("cache.shards", "auto", "sometimes", "cache.shards must be true, false or 'auto', got 'sometimes'"),
+        ("model.faker_unmonitored_af", True, 1, "model.faker_unmonitored_af must be true or false, got 1"),
         ("cache.max_mb", None, -1, "cache.max_mb must be a number > 0 or null, got -1"),
         ("cache.retries", 0, -1, "cache.retries must be an integer >= 0, got -1"),
         ("preflight.timeout_s", 0.5, 0, "preflight.timeout_s must be a number > 0, got 0"),

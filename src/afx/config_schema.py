@@ -1,7 +1,7 @@
 """Typed config checks: one table of keys, their types and allowed ranges, checked in preflight before any call.
 
 Each rule names a key relative to its groups (`model.*` rules also apply to an LLM judge's `classifier.judge.*`),
-its kind (`int`, `number`, `bool`, or a fixed set of choices), its range, and whether null is allowed. A key a
+its kind (`int`, `number` or `bool`), its range, and whether null is allowed. A key a
 config does not hold is not checked (the model groups hold different keys). A value outside its rule is one line
 that names the key, the allowed values and the value given:
 
@@ -30,20 +30,16 @@ class Rule:
     """What one config key may hold. `low`/`high` are inclusive bounds; `above` is an exclusive lower bound."""
 
     key: str
-    kind: str  # "int" | "number" | "bool" | "choice"
+    kind: str  # "int" | "number" | "bool"
     low: float | None = None
     high: float | None = None
     above: float | None = None
     nullable: bool = False
-    choices: tuple[Any, ...] = ()
 
     def allowed(self) -> str:
         """The allowed values in words, e.g. 'a positive integer or null', 'a number from 0 to 1'."""
         if self.kind == "bool":
             text = "true or false"
-        elif self.kind == "choice":
-            shown = [_show_choice(c) for c in self.choices]
-            text = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
         else:
             noun = "integer" if self.kind == "int" else "number"
             if self.kind == "int" and self.low == 1 and self.high is None:
@@ -63,8 +59,6 @@ class Rule:
             return self.nullable
         if self.kind == "bool":
             return isinstance(value, bool)
-        if self.kind == "choice":
-            return any(value == c and type(value) is type(c) for c in self.choices)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
         if self.kind == "int" and not isinstance(value, int):
@@ -76,10 +70,6 @@ class Rule:
             and (self.high is None or value <= self.high)
             and (self.above is None or value > self.above)
         )
-
-
-def _show_choice(choice: Any) -> str:
-    return str(choice).lower() if isinstance(choice, bool) else repr(choice)
 
 
 def _rules(groups: tuple[str, ...], *rules: Rule) -> list[Rule]:
@@ -100,7 +90,6 @@ RULES: list[Rule] = [
     # cache, preflight, top-level switches
     Rule("cache.enabled", **BOOL),
     Rule("cache.max_mb", "number", above=0, nullable=True),
-    Rule("cache.shards", "choice", choices=(True, False, "auto")),
     Rule("cache.retries", **NON_NEGATIVE_INT),
     Rule("cache.retry_wait_s", **NON_NEGATIVE),
     Rule("cache.stop_after_connection_failures", **NON_NEGATIVE_INT),
