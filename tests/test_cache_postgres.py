@@ -23,6 +23,7 @@ from afx.backends.base import Generation
 from afx.cache import COLUMNS, ResponseCache
 from afx.cache_pg import PgResponseCache
 from afx.cache_tools import merge_caches
+from afx.errors import AfxError
 from afx.testing import postgres
 from afx.testing.fake_anthropic import FakeAnthropic
 from helpers import run_afx
@@ -88,6 +89,22 @@ def test_insert_on_conflict_do_nothing_keeps_the_first_answer(pg_url):
     assert _rows(pg_url) == {"k": "first answer"}
     first.close()
     second.close()
+
+
+@needs_postgres
+def test_a_server_restart_mid_run_reconnects_and_a_server_gone_is_one_line():
+    with postgres.LocalPostgres() as pg:
+        cache = PgResponseCache(pg.database("restart"))
+        cache.put("k", "sim", Generation("before"))
+        pg.restart()  # every connection dropped
+        assert cache.get("k") == Generation("before")
+        cache.put("k2", "sim", Generation("after"))
+        assert len(cache) == 2
+        pg.stop()
+        with pytest.raises(
+            AfxError, match=r"^cannot reach the response cache cache.url=postgresql\+psycopg://.*refused"
+        ):
+            cache.get("k")
 
 
 WRITER = r"""
@@ -257,7 +274,7 @@ def test_a_missing_postgres_driver_is_one_line_before_any_model_call(tmp_path):
     line, calls = _one_line_no_calls((f"cache.url={url}",), tmp_path)
     assert line.startswith("afx: error: cache.url postgresql+psycopg2://afx@127.0.0.1")
     assert "needs the PostgreSQL driver 'psycopg2', which is not installed" in line and "pip install" in line
-    assert calls == 0
+    assert calls == 0 and not (tmp_path / "outputs" / "runs").exists(), "stopped by the preflight, no job started"
 
 
 def test_cache_merge_to_an_unreachable_url_is_one_line(tmp_path):

@@ -9,6 +9,9 @@ write lock; lookups read the main file, then the shard. Closing folds the shard 
 transaction and deletes it. A shard whose process died (SIGKILL) is an orphan: the next open of the cache,
 by any afx process, folds it in. Each shard has a `.lock` file its owner holds (flock) while it lives.
 
+`open_store` picks the store from the config: `cache.url=postgresql+psycopg://...` is one cache shared by a whole
+cluster (afx.cache_pg: the same COLUMNS and keys, INSERT ... ON CONFLICT DO NOTHING), otherwise this SQLite file.
+
 Opening runs `PRAGMA quick_check` (about 0.15 s for a 220 MB file in the page cache): a file with damaged pages
 stops the job with one line that names `afx cache-merge NEW DAMAGED`, which copies the readable rows into a new
 file (afx.cache_tools); a page found damaged later, mid-run, gives the same line.

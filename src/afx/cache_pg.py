@@ -182,9 +182,15 @@ class PgResponseCache:
         try:
             yield
         except (sa.exc.DBAPIError, *self._dbapi_errors()) as exc:
+            orig = getattr(exc, "orig", None) or exc
+            hint = (
+                "rerun the same command once PostgreSQL answers"
+                if isinstance(orig, self._conn.dialect.loaded_dbapi.OperationalError)
+                else "this response cannot be stored in PostgreSQL (use the SQLite cache for this model)"
+            )
             raise AfxError(
                 f"response cache {self.where}: {what} failed ({_why(exc)}); every response stored so far is kept: "
-                "rerun the same command once PostgreSQL answers"
+                + hint
             ) from exc
 
     def _dbapi_errors(self) -> tuple[type[BaseException], ...]:

@@ -97,6 +97,13 @@ class LocalPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again on the same port."""
+        assert self.bin is not None
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200"
+        ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w"]
+        self._run([*ctl, "-o", opts, "restart"])
+
     def stop(self) -> None:
         if self.running:
             assert self.bin is not None
