@@ -97,8 +97,7 @@ def test_a_dead_owner_on_this_machine_is_closed_and_a_live_one_is_not(tmp_path):
         closed = client.get_run(reused.info.run_id)
         assert closed.info.status == "KILLED"
         assert closed.data.tags["afx.end_reason"] == (
-            f"stale: owner process {os.getpid()} on {tags['afx.host']} is gone "
-            "(its pid now belongs to another process)"
+            f"stale: owner process {os.getpid()} on {tags['afx.host']} is gone (its pid now belongs to another process)"
         )
     finally:
         _kill(proc)
