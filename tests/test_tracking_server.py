@@ -14,8 +14,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -188,3 +191,152 @@ def test_postgres_backed_server_takes_a_run(tmp_path):
     assert subprocess.run(["pgrep", "-f", f"postgres -D {pg_root}"], capture_output=True).returncode == 1, (
         "PostgreSQL must be stopped with the server"
     )
+
+
+class MlflowServer:
+    """A plain `mlflow server` on a free port, started in `root` (so MLflow 3's default `./mlartifacts` is there)."""
+
+    def __init__(self, root: Path, *flags: str, timeout: float = 240) -> None:
+        self.root = root
+        self.uri = f"http://127.0.0.1:{free_port()}"
+        port = self.uri.rsplit(":", 1)[1]
+        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", *flags]  # fmt: skip
+        self.log = (root / "server.log").open("wb")
+        self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        self.stop()
+        pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text(errors="replace")[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def proxy_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """`mlflow server` with MLflow 3's defaults: artifacts proxied (`mlflow-artifacts:`) into <root>/mlartifacts."""
+    server = MlflowServer(tmp_path_factory.mktemp("proxy-server"))
+    yield server
+    server.stop()
+
+
+def _afx(*args: str, cwd: Path, uri: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "afx", *args, "model=simulated", "data.limit=2", "progress=false"]
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _printed(stdout: str, label: str) -> str:
+    lines = [line for line in stdout.splitlines() if line.startswith(f"afx: {label}:")]
+    assert len(lines) == 1, f"no '{label}' line in:\n{stdout[-2000:]}"
+    return lines[0].split(":", 2)[2].strip()
+
+
+def test_two_machines_log_to_one_server_and_every_file_outlives_their_folders(proxy_server, tmp_path):
+    machines = {"a": ["-m", "prefix=none,deceptive"], "b": ["-m", "setting=animal_welfare", "prefix=none,obedient"]}
+    folders = {name: tmp_path / name for name in machines}
+    for folder in folders.values():
+        folder.mkdir()
+    procs = {name: _afx(*args, cwd=folders[name], uri=proxy_server.uri) for name, args in machines.items()}
+    outputs = {name: proc.communicate(timeout=600) for name, proc in procs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, outputs[name][1][-3000:]
+    for folder in folders.values():
+        assert not (folder / "mlruns").exists(), "nothing may be written to a local store or artifact folder"
+        shutil.rmtree(folder)
+
+    client = MlflowClient(proxy_server.uri)
+    exp = client.get_experiment_by_name("afx")
+    assert exp.artifact_location.startswith("mlflow-artifacts:")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id])
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get("afx.kind") == "sweep"}
+    children = [r for r in runs if r.data.tags.get("afx.kind") == "job"]
+    assert len(parents) == 2 and len(children) == 4
+
+    # the links each sweep printed name that sweep's own runs, on the server's address
+    expected = {
+        "a": {("helpful_only", "none"), ("helpful_only", "deceptive")},
+        "b": {("animal_welfare", "none"), ("animal_welfare", "obedient")},
+    }
+    for name, (stdout, _) in outputs.items():
+        compare = _printed(stdout, "compare this sweep")
+        assert compare.startswith(f"{proxy_server.uri}/#/compare-runs?runs=")
+        ids = set(json.loads(parse_qs(compare.split("?", 1)[1])["runs"][0]))
+        parent = next(p for p in parents if p in _printed(stdout, "summary figures"))
+        assert ids == {r.info.run_id for r in children if r.data.tags["mlflow.parentRunId"] == parent}
+        assert {(r.data.tags["setting"], r.data.tags["prefix"]) for r in children if r.info.run_id in ids} == expected[
+            name
+        ]
+        runs_table = f"{proxy_server.uri}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning"
+        assert _printed(stdout, "runs table") == runs_table
+
+    download = tmp_path / "download"
+    for run in children:
+        dst = download / run.info.run_id
+        dst.mkdir(parents=True)
+        for path in ("transcripts.jsonl", "transcripts.html", "metrics.json"):
+            client.download_artifacts(run.info.run_id, path, str(dst))
+        records = [json.loads(line) for line in (dst / "transcripts.jsonl").read_text().splitlines()]
+        assert len(records) == 4 and {r["setting"] for r in records} == {run.data.tags["setting"]}
+        assert 'content="afx viewer"' in (dst / "transcripts.html").read_text()
+        assert json.loads((dst / "metrics.json").read_text())["metrics"]["gap_pp"] == pytest.approx(
+            run.data.metrics["gap_pp"]
+        )
+    for parent in parents:
+        dst = download / parent
+        dst.mkdir(parents=True)
+        client.download_artifacts(parent, "summary", str(dst))
+        for figure in ("fig13.png", "fig14.png", "fig15.png", "fig16.png"):
+            assert (dst / "summary" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stored = proxy_server.root / "mlartifacts"
+    assert len(list(stored.rglob("transcripts.html"))) == 4, "the files must be in the server's artifact store"
+
+
+def test_an_experiment_with_a_local_artifact_folder_is_one_line_before_any_job(proxy_server, tmp_path):
+    client = MlflowClient(proxy_server.uri)
+    client.create_experiment("old-local", artifact_location=(tmp_path / "old").as_uri())
+    for args in (["-m", "prefix=none,deceptive"], []):
+        proc = _afx(*args, "tracking.experiment=old-local", cwd=tmp_path, uri=proxy_server.uri)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-3000:]
+        assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
+        assert err.startswith(f"afx: error: MLflow experiment 'old-local' on {proxy_server.uri} keeps its artifacts")
+        assert "tracking.experiment=old-local-shared" in err
+        assert not (tmp_path / "outputs").exists(), "nothing may run before the check"
+    assert client.search_runs([client.get_experiment_by_name("old-local").experiment_id]) == []
+
+
+def test_a_server_that_does_not_proxy_artifacts_is_one_line_before_any_job(tmp_path_factory, tmp_path):
+    server = MlflowServer(tmp_path_factory.mktemp("plain-server"), "--no-serve-artifacts")
+    try:
+        proc = _afx("-m", "prefix=none,deceptive", cwd=tmp_path, uri=server.uri)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-3000:]
+        assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
+        assert err.startswith(f"afx: error: the MLflow server {server.uri} does not serve artifacts")
+        assert "--serve-artifacts" in err
+        assert not (tmp_path / "outputs").exists()
+        assert MlflowClient(server.uri).get_experiment_by_name("afx") is None
+        # without the preflight (preflight.reach=false) the job itself refuses, in the same words
+        proc = _afx("preflight.reach=false", cwd=tmp_path, uri=server.uri)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith(f"afx: error: the MLflow server {server.uri} does not serve")
+        assert "Traceback" not in err
+    finally:
+        server.stop()

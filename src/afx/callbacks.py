@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from afx import redact, tracking
+from afx import redact, tracking, ui_links
 
 log = logging.getLogger(__name__)
 INTERRUPTED = threading.Event()  # set by SIGINT in the launcher process once `watch_interrupts` ran
@@ -117,3 +117,4 @@ class SweepParentCallback(Callback):
         print(f"\nafx: sweep finished. Results: {sweep_dir.resolve()} (transcripts.jsonl and metrics.json per job)")
         print(f"afx: MLflow experiment '{config.tracking.experiment}', parent run {parent}")
         print(f"afx: open the UI with:  {tracking.ui_command(uri)}")
+        ui_links.print_sweep_links(tracking.client(uri), parent)  # runs table, compare view, summary figures

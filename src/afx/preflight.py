@@ -32,6 +32,7 @@ from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from afx import tracking_server
 from afx.cache_pg import preflight as cache_preflight
 from afx.config_schema import check_config
 from afx.errors import AfxError, one_line
@@ -168,6 +169,7 @@ def validate(argv: list[str]) -> None:
                     check_cache_folder(job_cfg)
                     Liveness.from_config(job_cfg.tracking)  # tracking.heartbeat_*_s
                     services.update(_services(job_cfg))
+                    tracking_server.preflight(job_cfg)  # a tracking server keeps the artifacts
                     cache_preflight(job_cfg)  # cache.url: driver installed, PostgreSQL answers
                 except InapplicableVariation:
                     if not multirun:

@@ -14,7 +14,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from afx import parent_watch, redact, run_owner
+from afx import parent_watch, redact, run_owner, tracking_server
 from afx.errors import AfxError, one_line
 
 log = logging.getLogger(__name__)
@@ -74,22 +74,9 @@ def ui_command(uri: str) -> str:
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_root: str | Path) -> str:
-    """The experiment's id, created if needed: artifacts under `artifact_root` for a local store; a tracking
-    server (http/https URI) keeps its own artifact store, so artifacts are uploaded to it."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    remote = str(client.tracking_uri).startswith(("http://", "https://", "databricks"))
-    try:
-        if remote:
-            return client.create_experiment(name)
-        Path(artifact_root).mkdir(parents=True, exist_ok=True)
-        return client.create_experiment(name, artifact_location=Path(artifact_root).resolve().as_uri())
-    except Exception:  # noqa: BLE001 - another process created it first
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
+    """The experiment's id, created if needed (`afx.tracking_server`: artifacts under `artifact_root` for a local
+    store, uploaded through a tracking server otherwise; tagged so the MLflow UI shows its runs table)."""
+    return tracking_server.ensure_experiment(client, name, artifact_root)
 
 
 def flatten(tree: Any, prefix: str = "", values: frozenset[str] | None = None) -> dict[str, str]:
@@ -139,6 +126,8 @@ class JobRun:
                 self.experiment_id, run_name=run_name, tags=redact_tags(all_tags)
             ).info.run_id
             run_owner.Heartbeat(self.client, self.run_id, liveness.interval_s)
+        except AfxError:  # e.g. afx.tracking_server: an experiment whose artifacts would stay on this machine
+            raise
         except Exception as exc:  # noqa: BLE001 - any store failure here means nothing can be logged
             raise AfxError(
                 f"MLflow store {uri} is not usable ({one_line(str(exc))[:300]}); "
