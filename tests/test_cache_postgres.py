@@ -284,3 +284,28 @@ def test_cache_merge_to_an_unreachable_url_is_one_line(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("afx cache-merge: error: cannot reach the response cache target=")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@needs_postgres
+def test_judge_responses_go_to_the_shared_cache_too(pg_url, tmp_path):
+    """With cache.url set, an LLM judge's answers are stored in PostgreSQL beside the model's, not in a per-machine
+    SQLite file, and a rerun replays both without a call."""
+    with FakeAnthropic() as fake:
+        fake.reply = lambda body: "<final_answer>no</final_answer>"
+        args = (
+            "setting=helpful_only", f"cache.url={pg_url}", "classifier=llm_judge_local_generate",
+            "model@classifier.judge=anthropic_opus_4_5", f"classifier.judge.base_url={fake.url}",
+            "classifier.judge.api_version=2023-06-01", *SWEEP,
+        )  # fmt: skip
+        first = run_afx(*args, cwd=tmp_path, env={"ANTHROPIC_API_KEY": "k"})
+        assert first.returncode == 0, first.stderr[-3000:]
+        judged = fake.count("messages", ok=True)
+        rerun = run_afx(*args, cwd=tmp_path, env={"ANTHROPIC_API_KEY": "k"})
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert fake.count("messages", ok=True) == judged > 0, "the rerun asked the judge nothing"
+    runs = [json.loads(p.read_text())["metrics"] for p in tmp_path.glob("outputs/runs/*/metrics.json")]
+    (made,) = [m for m in runs if m["calls/model"] > 0]
+    (replayed,) = [m for m in runs if m["calls/model"] == 0]
+    assert made["judge/calls"] == judged and replayed["judge/calls"] == 0
+    assert len(_rows(pg_url)) == made["calls/model"] + judged, "model and judge answers are all in PostgreSQL"
+    assert not (tmp_path / "outputs" / "cache" / "responses.sqlite").exists(), "nothing went to the SQLite file"

@@ -26,7 +26,7 @@ from typing import Any
 
 from afx.backends import make_backend
 from afx.backends.base import GenerationRequest
-from afx.cache import ResponseCache
+from afx.cache import open_store
 from afx.classify.heuristic import ACCEPTED
 from afx.classify.judge_spec import Judgement, JudgeSpec, load_judge, parse_reply
 from afx.errors import AfxError
@@ -73,7 +73,7 @@ class LLMJudgeClassifier:
         self.params: dict[str, Any] = {"max_tokens": int(cfg.get("max_tokens", 1024))}
         if temperature is not None:
             self.params["temperature"] = temperature
-        cache = ResponseCache(cfg["cache_path"]) if cfg.get("cache_path") else None
+        cache = open_store(cfg["cache_path"], cfg.get("cache_url")) if cfg.get("cache_path") else None
         self.backend = CachedBackend(make_backend(self.judge_model), cache, retries=int(cfg.get("retries", 2)))
         self.stats = self.backend.stats
         self._lock = threading.Lock()

@@ -176,9 +176,9 @@ class LogprobJudgeClassifier:
         self._identity = json.dumps(self.scorer.identity(), sort_keys=True, default=str)
         self.cache = None
         if cfg.get("cache_path"):
-            from afx.cache import ResponseCache
+            from afx.cache import open_store
 
-            self.cache = ResponseCache(cfg["cache_path"])
+            self.cache = open_store(cfg["cache_path"], cfg.get("cache_url"))
         self.stats = CallStats()
 
     # -- one question -----------------------------------------------------------------------------
