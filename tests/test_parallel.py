@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import submitit
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from afx import run_dirs, tracking
 from afx.backends.base import Generation
 from afx.cache import ResponseCache, shard_dir, shard_files
+from afx.paths import conf_dir
 from helpers import run_afx
 
 WRITERS, SHARED, OWN = 4, 300, 150
@@ -123,10 +129,7 @@ def test_joblib_multirun_runs_jobs_in_two_processes_under_one_parent_run(tmp_pat
 
 
 def test_submitit_local_launcher_runs_the_sweep_under_one_parent(tmp_path):
-    """The SLURM path's launcher plugin, on its local executor (skipped unless hydra-submitit-launcher is installed)."""
-    pytest.importorskip(
-        "hydra_plugins.hydra_submitit_launcher", reason="optional: pip install hydra-submitit-launcher==1.2.0"
-    )
+    """The SLURM path's launcher plugin (hydra-submitit-launcher, in the `test` extra) on its local executor."""
     sweep = tmp_path / "sweep"
     args = ("-m", "prefix=none,deceptive", "model=simulated", "data.limit=4", "progress=false")
     done = run_afx(
@@ -139,3 +142,61 @@ def test_submitit_local_launcher_runs_the_sweep_under_one_parent(tmp_path):
     children = client.search_runs([client.get_experiment_by_name("afx").experiment_id], "tags.`afx.kind` = 'job'")
     assert len(children) == 2 and all(r.data.tags["mlflow.parentRunId"] == parent for r in children)
     assert all(r.info.status == "FINISHED" and "gap_pp" in r.data.metrics for r in children)
+
+
+def test_afx_slurm_launcher_config_composes_into_a_valid_sbatch_script(tmp_path, monkeypatch):
+    """conf/hydra/launcher/afx_slurm.yaml through Hydra's compose API and submitit's own SLURM parameter checks and
+    sbatch script writer (a stand-in `srun` on PATH: no cluster here); the shared tracking server and PostgreSQL
+    cache reach every job."""
+    server, cache_url = "http://mlflow.test:5000", "postgresql+psycopg://afx@db.test:5432/afx_cache"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("AFX_CACHE_URL", cache_url)
+    monkeypatch.delenv(run_dirs.ENV, raising=False)  # the sweep dir's stamp is set while resolving: undone after
+    run_dirs.register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["hydra/launcher=afx_slurm", "model=simulated", "hydra.launcher.partition=cpu"],
+            return_hydra_config=True,
+        )
+    GlobalHydra.instance().clear()
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert isinstance(launcher, dict)
+    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    expected = {"partition": "cpu", "timeout_min": 240, "cpus_per_task": 4, "mem_gb": 8, "array_parallelism": 32}
+    assert {k: launcher[k] for k in expected} == expected
+    assert launcher["max_num_timeout"] == 2 and launcher["setup"] == []
+    exported = f"ALL,MLFLOW_TRACKING_URI={server},AFX_CACHE_URL={cache_url}"
+    assert launcher["additional_parameters"] == {"export": exported}
+    # the job config: the cache in PostgreSQL; the tracking server through MLFLOW_TRACKING_URI
+    assert cfg.cache.url == cache_url
+    assert tracking.tracking_uri(tmp_path, cfg.tracking.uri) == server
+
+    # submitit's SLURM executor, given the parameters the way the launcher hands them over, writes the script
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=tmp_path / "submitit", slurm_max_num_timeout=launcher["max_num_timeout"]
+    )
+    generic = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(  # raises on a key submitit does not know
+        **{
+            k if k in generic else f"slurm_{k}": v
+            for k, v in launcher.items()
+            if k not in ("submitit_folder", "max_num_timeout", "_target_")
+        }
+    )
+    script = executor._executor._make_submission_file_text("python -m afx", "uid")
+    for line in (
+        "#SBATCH --partition=cpu",
+        "#SBATCH --time=240",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=8GB",
+        f"#SBATCH --export={exported}",
+        "#SBATCH --signal=USR2@120",
+    ):
+        assert line in script.splitlines(), script
