@@ -187,13 +187,18 @@ def test_subcommand_help_prints_usage(tmp_path, command, usage):
     [
         pytest.param(["plan", "--bogus"], "afx plan: error: unrecognized arguments: --bogus", id="plan"),
         pytest.param(
+            ["plan", "model=simulated", "data.limit=abc"],
+            "afx plan: error: data.limit must be a positive integer or null, got 'abc'",
+            id="plan_bad_value",
+        ),
+        pytest.param(
             ["validate-classifier", "--bogus"],
             "afx validate-classifier: error: unrecognized arguments: --bogus",
             id="validate",
         ),
     ],
 )
-def test_subcommand_unknown_option_is_one_line(tmp_path, command, line):
+def test_subcommand_bad_option_or_value_is_one_line(tmp_path, command, line):
     done = run_afx(*command, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == line, done.stderr[-3000:]
 

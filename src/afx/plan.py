@@ -30,6 +30,7 @@ from afx.backends import backend_class, make_backend
 from afx.backends.anthropic_cache import cache_min_tokens, effective_pricing, estimate_tokens
 from afx.cache import ResponseStore, open_store
 from afx.classify.llm_judge import expected_calls_per_transcript
+from afx.config_schema import check_config
 from afx.errors import AfxError
 from afx.job import JobSpec, build_job_spec
 from afx.paths import conf_dir
@@ -198,6 +199,7 @@ def plan(argv: list[str]) -> list[JobPlan]:
                     cfg = compose("config", overrides=overrides, return_hydra_config=True)
                     HydraConfig.instance().set_config(cfg)
                     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+                    check_config(job_cfg)  # the same typed checks as a sweep's preflight: one line on a bad value
                     jobs.append(plan_job(job_cfg))
                 except AfxError:
                     raise
