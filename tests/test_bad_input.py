@@ -139,6 +139,13 @@ CASES = [
         "afx: error: response cache folder {ro} is read-only (cache.path={ro}/responses.sqlite); fix the "
         "permissions, set cache.path, or cache.enabled=false",
     ),
+    _case(  # without preflight, the cache's own open says read-only too (not "if it is corrupt, move it away")
+        "read_only_cache_folder_no_preflight",
+        [*SIM, "cache.path={ro}/responses.sqlite"],
+        "afx: error: response cache {ro}/responses.sqlite cannot be written (unable to open database file): folder "
+        "{ro} is read-only; fix the permissions, set cache.path, or cache.enabled=false",
+        env={"AFX_SKIP_PREFLIGHT": "1"},
+    ),
 ]
 
 

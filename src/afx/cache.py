@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
@@ -91,6 +92,15 @@ def open_store(
     if max_mb:
         raise AfxError("cache.max_mb caps the SQLite file only: unset it with cache.url=postgresql... (or cap the db)")
     return PgResponseCache(url)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (a probe: permission bits say nothing for root or read-only mounts)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -283,6 +293,12 @@ class ResponseCache:
         except sqlite3.DatabaseError as exc:
             if "malformed" in str(exc):
                 raise AfxError(damaged_message(self.path, str(exc))) from exc
+            folder = self.path.parent
+            if "readonly" in str(exc).replace(" ", "") or not _writable(folder):
+                raise AfxError(
+                    f"response cache {self.path} cannot be written ({exc}): folder {folder} is read-only; fix the "
+                    "permissions, set cache.path, or cache.enabled=false"
+                ) from exc
             raise AfxError(
                 f"response cache {self.path} cannot be opened ({exc}): if it is corrupt, move it away "
                 "(or set cache.path) and rerun; responses in it are then sampled again"
