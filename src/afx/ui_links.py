@@ -41,7 +41,7 @@ def run_url(base: str, experiment_id: str, run_id: str, artifact_path: str = "")
 
 
 def sweep_links(client: MlflowClient, parent_run_id: str) -> dict[str, str]:
-    """{'runs': ..., 'compare': ..., 'summary': ...} for the sweep whose parent run is `parent_run_id`."""
+    """{'runs', 'compare', and 'summary' (the parent run's figures) or 'parent' (no figures logged)}: URLs."""
     base = ui_base(str(client.tracking_uri))
     experiment = client.get_run(parent_run_id).info.experiment_id
     children = client.search_runs(
@@ -55,7 +55,7 @@ def sweep_links(client: MlflowClient, parent_run_id: str) -> dict[str, str]:
     links = {"runs": runs_url(base, experiment)}
     if jobs:
         links["compare"] = compare_url(base, experiment, jobs)
-    links["summary"] = run_url(base, experiment, parent_run_id, figures)
+    links["summary" if figures else "parent"] = run_url(base, experiment, parent_run_id, figures)
     return links
 
 
@@ -71,4 +71,7 @@ def print_sweep_links(client: MlflowClient, parent_run_id: str | None) -> None:
     print(f"afx: runs table:          {links['runs']}")
     if "compare" in links:
         print(f"afx: compare this sweep:  {links['compare']}")
-    print(f"afx: summary figures:     {links['summary']}", flush=True)
+    if "summary" in links:
+        print(f"afx: summary figures:     {links['summary']}", flush=True)
+    else:
+        print(f"afx: sweep parent run:    {links['parent']}", flush=True)
