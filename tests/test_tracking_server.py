@@ -113,7 +113,8 @@ def test_a_sweep_logs_its_runs_to_the_server(sqlite_sweep):
     server, root, cwd, done = sqlite_sweep
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (cwd / "mlruns" / "mlflow.db").exists(), "nothing may go to a local store when a server is set"
-    assert f"mlflow ui --backend-store-uri {server.uri}" in done.stdout
+    assert f"afx: open the UI with:  {server.uri}  (the tracking server's own UI)" in done.stdout
+    assert "mlflow ui --backend-store-uri http" not in done.stdout, "a server serves its own UI"
     client = MlflowClient(server.uri)
     exp = client.get_experiment_by_name("afx")
     runs = client.search_runs([exp.experiment_id])

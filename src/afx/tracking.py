@@ -70,6 +70,9 @@ def redact_tags(tags: Mapping[str, Any]) -> dict[str, str]:
 
 
 def ui_command(uri: str) -> str:
+    """How to open the runs of `uri` in the MLflow UI: a tracking server serves its own UI at its address."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}  (the tracking server's own UI)"
     return f"mlflow ui --backend-store-uri {uri}"
 
 
