@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from afx.backends.anthropic_api import api_key, retry_after_s
+from afx.backends.anthropic_api import api_key
+from afx.backends.anthropic_errors import retry_after_s
 from afx.backends.base import GenerationRequest
 from afx.errors import AfxError
 from afx.sampling import TransientError, UsageGeneration

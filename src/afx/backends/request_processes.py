@@ -31,7 +31,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from afx.backends.anthropic_api import QUIET_LOGGERS, ApiFailure, describe_failure
+from afx.backends.anthropic_api import QUIET_LOGGERS
+from afx.backends.anthropic_errors import ApiFailure, describe_failure
 from afx.errors import AfxError
 from afx.sampling import TransientError
 
