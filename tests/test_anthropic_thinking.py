@@ -213,7 +213,7 @@ def test_plan_prices_thinking_tokens(compose_cfg):
 
 
 def test_run_tag_says_what_the_classifiers_read(compose_cfg):
-    from afx.backends.anthropic_api import thinking_tag
+    from afx.backends.anthropic_thinking import thinking_tag
 
     def tag(*overrides):
         return thinking_tag(OmegaConf.to_container(compose_cfg(*overrides).model, resolve=True))
