@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from afx import redact, tracking
 from afx.backends import backend_class, make_backend
-from afx.backends.anthropic_thinking import thinking_tag
 from afx.backends.anthropic_cache import effective_pricing, prompt_cache_check
+from afx.backends.anthropic_thinking import thinking_tag
 from afx.cache import ResponseStore, open_store
 from afx.classify import build_classifier
 from afx.classify.base import LABELS

@@ -15,7 +15,8 @@
   a fully cached rerun makes no request at all. `model.verify=false` skips the check.
 - `model.request_processes` > 1 sends the requests from that many worker processes, each with its own SDK client
   (request_processes.py): the SDK's Python per call then runs under several GILs. Same requests, same errors.
-- Thinking (`model.thinking`, docs/backends.md "Thinking"; settings in anthropic_thinking.py): `off` sends the model's off switch
+- Thinking (`model.thinking`, docs/backends.md "Thinking"; the settings: anthropic_thinking.py): `off` sends the
+  model's off switch
   (`model.thinking_off_type`: {"type": "disabled"}, or {"type": "between_tools"} on Claude Sonnet 5.5, which answers
   400 to "disabled"); `recorded` sends adaptive (or budgeted) thinking with `model.thinking_display`, and every
   thinking block becomes a leading `<think>` block of the turn's text. Earlier turns' thinking blocks go back with
