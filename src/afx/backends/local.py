@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +35,16 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
         )
     return _MODELS[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the model before interpreter teardown: llama-cpp's own __del__ at exit can find its C bindings already
+    gone and print an ignored TypeError traceback (seen at the end of a test worker)."""
+    for model in list(_MODELS.values()):
+        with contextlib.suppress(Exception):
+            model.close()
+    _MODELS.clear()
 
 
 class _TagStop:
