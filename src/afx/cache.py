@@ -52,6 +52,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("completion_tokens", "INTEGER"),
     ("created", "REAL"),
 )
+
+
+def row_values(key: str, backend: str, generation: Generation) -> tuple[Any, ...]:
+    """One stored response in COLUMNS order (SQLite and PostgreSQL stores), stamped now."""
+    return (
+        key,
+        backend,
+        generation.text,
+        generation.finish_reason,
+        generation.prompt_tokens,
+        generation.completion_tokens,
+        time.time(),
+    )
+
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS responses ("
     + ", ".join(f"{name} {kind} {'PRIMARY KEY' if name == 'key' else 'NOT NULL'}" for name, kind in COLUMNS)
@@ -333,16 +348,7 @@ class ResponseCache:
         """Store a response; an existing entry (another writer got there first) is kept."""
         with self._lock, _write_errors(self.path), _read_errors(self.path):
             self._writer().execute(
-                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    backend,
-                    generation.text,
-                    generation.finish_reason,
-                    generation.prompt_tokens,
-                    generation.completion_tokens,
-                    time.time(),
-                ),
+                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", row_values(key, backend, generation)
             )
 
     def __len__(self) -> int:

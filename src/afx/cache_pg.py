@@ -20,13 +20,12 @@ again. With it on, each put waited for a disk flush (about 2 ms here).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from afx.backends.base import Generation
-from afx.cache import COLUMNS
+from afx.cache import COLUMNS, row_values
 from afx.errors import AfxError, one_line
 
 DRIVERS = ("psycopg", "psycopg2")
@@ -229,15 +228,7 @@ class PgResponseCache:
         self._execute(
             "storing a response",
             f"INSERT INTO {TABLE} ({names}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING",
-            (
-                key,
-                backend,
-                generation.text,
-                generation.finish_reason,
-                generation.prompt_tokens,
-                generation.completion_tokens,
-                time.time(),
-            ),
+            row_values(key, backend, generation),
         )
 
     def __len__(self) -> int:
