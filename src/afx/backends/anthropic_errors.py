@@ -109,9 +109,10 @@ def failure_error(failure: ApiFailure, ctx: ErrorContext) -> Exception:
     if failure.error_code in STOP_CODES or SPEND_LIMIT_MESSAGE.search(failure.message):
         return spend_stop(failure, ctx)
     should_retry = failure.headers.get("x-should-retry")  # the server's word overrides the status (as the SDK)
-    if should_retry == "true" or (should_retry != "false" and (status in TRANSIENT_STATUS or status >= 500)):
+    transient = status in TRANSIENT_STATUS or status >= 500
+    if should_retry == "true" or (transient and should_retry != "false"):
         return TransientError(str(status), failure.message, retry_after_s(failure.headers))
-    if should_retry == "false" and (status in TRANSIENT_STATUS or status >= 500):
+    if transient:  # x-should-retry: false
         return TransientError(f"{status}_no_retry", failure.message, retry=False)
     return fatal(status, failure.error_type, failure.message, ctx)
 
