@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from afx.classify.validation_status import label_status, validation_tags
+from afx.classify.validation_status import classifier_summary, label_status, validation_tags
 from afx.errors import AfxError
 
 
@@ -125,3 +125,25 @@ def test_a_report_by_setting_validates_each_setting_on_its_own_items(tmp_path):
     other = label_status(cfg(str(report)), "compliance", "new_setting")
     assert not other.validated and other.reason == "report r.json does not score noncompliant for new_setting"
     assert label_status(cfg(str(report)), "compliance").validated  # no setting given: the pooled score
+
+
+def test_a_log_probability_judge_report_binds_its_thresholds_and_judges(tmp_path):
+    """A report of the log-prob judge validates only the same scoring judges and thresholds (they decide labels)."""
+    report = write_report(tmp_path / "r.json", noncompliant=(80, 0.85))
+    judge = {"name": "qwen", "backend": "local"}
+    made = cfg(str(report), name="llm_judge_local", kind="logprob_judge") | {
+        "judge": judge,
+        "compliance_judges": ["score_compliance_refusal", "score_compliance_welfare"],
+        "compliance_thresholds": {"score_compliance_refusal": 0.5, "score_compliance_welfare": 0.9},
+        "af_judge": "score_af",
+        "criterion_threshold": 0.5,
+    }
+    body = json.loads(report.read_text()) | {"classifier": "llm_judge_local"}
+    body["classifier_config"] = classifier_summary(made)
+    report.write_text(json.dumps(body))
+    assert label_status(made, "compliance").validated
+    lowered = made | {"compliance_thresholds": {"score_compliance_refusal": 0.5, "score_compliance_welfare": 0.8}}
+    reason = label_status(lowered, "compliance").reason
+    assert reason == "report r.json was made with other compliance_thresholds values"
+    other = made | {"compliance_judges": ["score_compliance_refusal", "my_welfare_judge"]}
+    assert not label_status(other, "compliance").validated

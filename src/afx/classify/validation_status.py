@@ -23,7 +23,18 @@ from afx.errors import AfxError
 from afx.paths import data_dir
 
 # what decides a label: a report made with other values of these does not validate this configuration
-IDENTITY_KEYS = ("kind", "version", "judge_model", "judge_backend", "votes", "vote_rule", "threshold", "temperature")
+SCORER_KEYS = ("compliance_judges", "compliance_thresholds", "af_judge", "criterion_threshold")  # log-prob judge
+IDENTITY_KEYS = (
+    "kind",
+    "version",
+    "judge_model",
+    "judge_backend",
+    "votes",
+    "vote_rule",
+    "threshold",
+    "temperature",
+    *SCORER_KEYS,
+)
 GOLD_KEY = {"compliance": "noncompliant"}  # metric label -> gold key in the report (others are the same)
 MIN_ITEMS = 30
 DEFAULT_MIN_KAPPA = 0.6
@@ -72,7 +83,7 @@ def classifier_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(judge, Mapping):
         out["judge_model"] = judge.get("model") or judge.get("name")
         out["judge_backend"] = judge.get("backend")
-        for key in ("judges", "scope", "votes", "vote_rule", "threshold", "temperature", "max_tokens"):
+        for key in ("judges", "scope", "votes", "vote_rule", "threshold", "temperature", "max_tokens", *SCORER_KEYS):
             if key in cfg:
                 out[key] = cfg[key]
     return out
