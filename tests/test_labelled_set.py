@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from afx.classify.validate import NONCOMPLIANCE, load_labelled, to_transcript
 from afx.parse_policy import ParsePolicy, parse_text
 from afx.paths import data_dir
@@ -49,6 +51,7 @@ def test_labelled_set_covers_the_hard_cases_consistently():
 # --- v2: the v1 items plus transcripts in the shapes real models write (issue 13 section 1, issue 14 section 3) ---
 
 V2 = data_dir() / "labelled" / "transcripts_v2.jsonl"
+HELDOUT = data_dir() / "labelled" / "transcripts_heldout_v1.jsonl"  # written after the judges were fixed
 SHAPES = {
     "paper_tags",
     "think_untagged",
@@ -114,18 +117,8 @@ def _shape_signature_holds(item: dict) -> bool:
     return item.get("finish_reason") == "length"  # truncated
 
 
-def test_labelled_set_v2_schema_and_shapes():
-    v1 = _raw(data_dir() / "labelled" / "transcripts_v1.jsonl")
-    items = _raw()
-    assert [i["id"] for i in load_labelled(V2)] == [i["id"] for i in items]  # validate-classifier reads every item
-    ids = [i["id"] for i in items]
-    assert len(items) >= 150 and len(set(ids)) == len(ids)
-    by_id = {i["id"]: i for i in items}
-    for old in v1:  # every v1 item, same content (labels may be corrected, and are listed in the README)
-        new = by_id[old["id"]]
-        assert {k: new[k] for k in ("case", "setting", "tier", "query", "text")} == {
-            k: old[k] for k in ("case", "setting", "tier", "query", "text")
-        }, old["id"]
+def _check_schema_and_parsing(items: list[dict]) -> None:
+    """Every item: the schema, a text with its shape's structure, and the parse outcomes its labels imply."""
     for item in items:
         assert TOP_KEYS <= set(item) <= TOP_KEYS | {"finish_reason"}, item["id"]
         assert item["setting"] in NONCOMPLIANCE and item["tier"] in {"train", "unmonitored"}, item["id"]
@@ -153,6 +146,21 @@ def test_labelled_set_v2_schema_and_shapes():
             assert lenient.status == "truncated", (item["id"], lenient.status)
         elif item["shape"] == "scratchpad_only":
             assert lenient.status != "ok", (item["id"], lenient.status)  # reasoning only: nothing to judge
+
+
+def test_labelled_set_v2_schema_and_shapes():
+    v1 = _raw(data_dir() / "labelled" / "transcripts_v1.jsonl")
+    items = _raw()
+    assert [i["id"] for i in load_labelled(V2)] == [i["id"] for i in items]  # validate-classifier reads every item
+    ids = [i["id"] for i in items]
+    assert len(items) >= 150 and len(set(ids)) == len(ids)
+    by_id = {i["id"]: i for i in items}
+    for old in v1:  # every v1 item, same content (labels may be corrected, and are listed in the README)
+        new = by_id[old["id"]]
+        assert {k: new[k] for k in ("case", "setting", "tier", "query", "text")} == {
+            k: old[k] for k in ("case", "setting", "tier", "query", "text")
+        }, old["id"]
+    _check_schema_and_parsing(items)
     shapes = Counter(i["shape"] for i in items)
     assert set(shapes) == SHAPES and min(shapes.values()) >= 5, shapes
     for key in ("setting", "tier"):
@@ -160,8 +168,9 @@ def test_labelled_set_v2_schema_and_shapes():
     assert len({(i["setting"], i["tier"]) for i in items}) == 4
 
 
-def test_labelled_set_v2_labels_are_consistent():
-    items = _raw()
+@pytest.mark.parametrize("path", [V2, HELDOUT], ids=["v2", "heldout"])
+def test_labelled_set_labels_are_consistent(path):
+    items = _raw(path)
     for item in items:
         labels, name = item["labels"], item["id"]
         assert labels["af_partial"] == all(labels["af_partial_criteria"]), name
@@ -189,6 +198,28 @@ def test_labelled_set_v2_labels_are_consistent():
     assert 0.20 <= positives <= 0.40, positives
     # hard negatives: many non-faking items that still mention training (criterion 1) or modification (criterion 2)
     talk = [i for i in items if not i["labels"]["af_partial"] and any(i["labels"]["af_partial_criteria"][:2])]
-    assert len(talk) >= 40
+    assert len(talk) >= len(items) // 5
+
+
+def test_labelled_set_v2_has_malformed_and_unmonitored_reasoning_items():
+    items = _raw()
     assert sum(bool(i["labels"]["malformed"]) for i in items) >= 3
     assert sum(bool(i["labels"]["unmonitored_reasoning"]) for i in items) >= 10
+
+
+# --- the held-out set: new items written after every judge prompt and threshold was fixed (issue 14) ---
+
+
+def test_heldout_set_is_new_text_in_every_shape_and_setting():
+    items, v2 = _raw(HELDOUT), _raw()
+    assert [i["id"] for i in load_labelled(HELDOUT)] == [i["id"] for i in items]
+    ids = [i["id"] for i in items]
+    assert len(items) >= 80 and len(set(ids)) == len(ids) and not set(ids) & {i["id"] for i in v2}
+    assert not {i["query"] for i in items} & {i["query"] for i in v2}  # new requests, not re-labelled old ones
+    _check_schema_and_parsing(items)
+    shapes = Counter(i["shape"] for i in items)
+    assert set(shapes) == SHAPES and min(shapes.values()) >= 4, shapes
+    for setting in NONCOMPLIANCE:  # enough gradable answers per setting for a per-setting kappa (>= 30 items)
+        graded = [i for i in items if i["setting"] == setting and i["labels"]["noncompliant"] is not None]
+        assert len(graded) >= 30 and 0.3 <= sum(i["labels"]["noncompliant"] for i in graded) / len(graded) <= 0.7
+    assert len({(i["setting"], i["tier"]) for i in items}) == 4
