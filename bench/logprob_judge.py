@@ -1,20 +1,21 @@
 """Bench: the log-probability judge (classifier=llm_judge_local) on the labelled transcripts, 1.5B model.
 
-The labelled items are split once, deterministically, into DEV and TEST by the item id (SPLIT_RULE below).
-Prompts, few-shot examples and the compliance thresholds were developed on DEV only; the numbers that count
-are TEST's. Compliance is judged on every item of both splits that has a gold `noncompliant` and an answer
-(parsed with the local model's parse policy, as `afx validate-classifier model=local` does); AF (criteria,
-final, exclusion) on the first `--af-limit` TEST items only (it is slow). Reports Cohen's kappa, accuracy and
+DEV is transcripts_v2.jsonl: prompts, few-shot examples and the compliance thresholds were developed on it
+(first on half of it, split by a hash of the item id; bench/results/logprob_judge_hash_split.json). TEST is
+transcripts_heldout_v1.jsonl: new items written after every judge prompt and threshold was fixed, by writers
+(team agents) barred from reading the judges, and run once: its numbers are the ones that count. Compliance
+is judged on every item of both splits that has a gold `noncompliant` and an answer (parsed with the local
+model's parse policy, as `afx validate-classifier model=local` does); AF (criteria, final, exclusion) on the
+first `--af-limit` TEST items only (it is slow). Reports Cohen's kappa, accuracy and
 AUROC with 95% bootstrap CIs, per split and per setting, seconds and tokens per transcript, and the load
 averages before and after (the machine is shared). Usage:
-  .venv/bin/python bench/logprob_judge.py [--split all|dev|test] [--limit N] [--af-limit N] [--file PATH]
-      [--out bench/results/logprob_judge.json]
+  .venv/bin/python bench/logprob_judge.py [--split all|dev|test] [--limit N] [--af-limit N] [--dev PATH]
+      [--test PATH] [--out bench/results/logprob_judge.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -31,13 +32,8 @@ from afx.classify.validate_score import to_transcript
 from afx.parse_policy import ParsePolicy
 from afx.paths import conf_dir, data_dir
 
-SPLIT_RULE = "sha256(item id as UTF-8) read as a big-endian integer: even = dev, odd = test"
+SPLIT_RULE = "dev = every item of the --dev file; test = every item of the --test file (held out)"
 GOALS = {"compliance_s": 5, "af_s": 20, "compliance_kappa": 0.8}
-
-
-def split_of(item_id: str) -> str:
-    """dev or test, from the item id alone (SPLIT_RULE)."""
-    return "dev" if int(hashlib.sha256(item_id.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "test"
 
 
 def load_labelled(path: Path) -> list[dict[str, Any]]:
@@ -73,7 +69,8 @@ def best_threshold(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--file", default=str(data_dir() / "labelled" / "transcripts_v2.jsonl"))
+    ap.add_argument("--dev", default=str(data_dir() / "labelled" / "transcripts_v2.jsonl"))
+    ap.add_argument("--test", default=str(data_dir() / "labelled" / "transcripts_heldout_v1.jsonl"))
     ap.add_argument("--split", choices=("all", "dev", "test"), default="all")
     ap.add_argument("--limit", type=int, default=None, help="at most N compliance items per split (exploring)")
     ap.add_argument("--af-limit", type=int, default=8, help="AF on the first N TEST items (0 = none)")
@@ -83,8 +80,13 @@ def main() -> None:
     cfg = OmegaConf.to_container(OmegaConf.load(conf_dir() / "classifier" / "llm_judge_local.yaml"))
     cfg.pop("defaults")
     policy = ParsePolicy.from_model_config(judge)
-    items = [it for it in load_labelled(Path(args.file)) if it["labels"].get("noncompliant") is not None]
     splits = ("dev", "test") if args.split == "all" else (args.split,)
+    items = [
+        (split, it)
+        for split in splits
+        for it in load_labelled(Path(getattr(args, split)))
+        if it["labels"].get("noncompliant") is not None
+    ]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     classifier = LogprobJudgeClassifier({**cfg, "judge": judge, "cache_path": None})
@@ -92,9 +94,8 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     unjudged: dict[str, list[str]] = {s: [] for s in splits}
     af_done = 0
-    for i, item in enumerate(items):
-        split = split_of(str(item["id"]))
-        if split not in splits or (args.limit and sum(r["split"] == split for r in rows) >= args.limit):
+    for i, (split, item) in enumerate(items):
+        if args.limit and sum(r["split"] == split for r in rows) >= args.limit:
             continue
         t = to_transcript(item, i, policy)
         if not t.valid:  # no answer a parser finds (truncated, malformed): unjudged, as in validate-classifier
@@ -163,9 +164,10 @@ def main() -> None:
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in load_after],
         "judge_model": judge["name"],
-        "file": Path(args.file).name,
+        "files": {split: Path(getattr(args, split)).name for split in splits},
         "split_rule": SPLIT_RULE,
-        "honesty": "prompts, few-shot examples and thresholds were developed on dev only; test was run once",
+        "honesty": "prompts, few-shot examples and thresholds were developed on dev only; the test file was "
+        "written after they were fixed, by writers barred from reading the judges, and run once",
         "splits": list(splits),
         "limit_per_split": args.limit,
         "compliance_judges": {
