@@ -29,28 +29,25 @@ def only_run(cwd: Path):
 
 
 def test_heuristic_job_says_unvalidated_with_intervals(tmp_path):
-    """The shipped report (afx/data/validation/heuristic.json) validates helpful-only compliance, never AF."""
+    """The shipped report (afx/data/validation/heuristic.json, on the held-out transcripts) validates no label."""
     done = run_afx("model=simulated", "data.limit=6", "progress=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     line = job_line(done.stdout)
     assert re.search(r"non-compliance train [\d.]+±[\d.]+% " + INTERVAL + r" \(n=\d+\)", line), line
     assert re.search(r"AF [\d.]+±[\d.]+% " + INTERVAL + r" \(heuristic, unvalidated\)", line), line
-    assert re.search(r"gap [+-][\d.]+±[\d.]+pp " + INTERVAL + r" \(heuristic, validated\)", line), line
+    assert re.search(r"gap [+-][\d.]+±[\d.]+pp " + INTERVAL + r" \(heuristic, unvalidated\)", line), line
     assert line.endswith("model persona-simulator")
 
     run = only_run(tmp_path)
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["classifier.name"] == "heuristic"
-    assert tags["validated.compliance"] == "true"
-    assert re.fullmatch(
-        r"kappa 0\.\d\d >= 0\.6 on \d+ labelled helpful_only transcripts", tags["validated.compliance.reason"]
-    )
-    for label in ("af_partial", "af_full"):
+    for label in ("compliance", "af_partial", "af_full"):
         assert tags[f"validated.{label}"] == "false"
         assert re.fullmatch(
-            r"kappa 0\.\d\d < 0\.6 on \d+ labelled helpful_only transcripts", tags[f"validated.{label}.reason"]
+            r"kappa -?0\.\d\d < 0\.6 on \d+ labelled helpful_only transcripts", tags[f"validated.{label}.reason"]
         )
-    assert tags["validated.unmonitored_reasoning"] == "false"  # 28 paid-tier items in this setting: too few
+    assert tags["validated.unmonitored_reasoning"] == "false"  # 17 paid-tier items in this setting: too few
+    assert tags["validated.unmonitored_reasoning.reason"].startswith("only 17 labelled helpful_only transcripts")
     for key in ("train/noncompliance", "unmonitored/noncompliance", "af/partial", "af/full", "af/mean"):
         if f"{key}_pct" in metrics:
             assert 0 <= metrics[f"{key}_lo"] <= metrics[f"{key}_pct"] <= metrics[f"{key}_hi"] <= 100, key
