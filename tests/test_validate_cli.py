@@ -206,3 +206,14 @@ def test_votes_curve_of_a_judge_run_with_three_votes(tmp_path, afx_cli):
     assert "votes curve (50 random subsets of the 3 stored votes per point)" in done.stdout
     assert (tmp_path / "j_votes.png").is_file() and (tmp_path / "j_roc.png").is_file()
     assert report["labels"]["af_partial"]["auroc"] == 1.0  # from the vote share
+
+
+def test_validation_shows_progress_per_item_unless_progress_is_off(tmp_path, monkeypatch, capsys):
+    """A local judge takes seconds per item: the run shows a bar on stderr (`progress=false` hides it)."""
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path)
+    assert main([f"file={path}", "classifier=heuristic", "out=a.json", "bootstrap=20"]) == 0
+    err = capsys.readouterr().err
+    assert "validate: 100%" in err and f"{len(ITEMS)}/{len(ITEMS)}" in err, err[-500:]
+    assert main([f"file={path}", "classifier=heuristic", "out=b.json", "bootstrap=20", "progress=false"]) == 0
+    assert "validate:" not in capsys.readouterr().err

@@ -257,7 +257,7 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     run = open_run(cfg, report, path)
     try:
-        predictions = predict(classifier, items, policy)
+        predictions = predict(classifier, items, policy, progress=bool(cfg.get("progress", True)))
         scored, data = evaluate(items, predictions, resamples, seed)
         report.update(scored)
         report["by_setting"] = labels_by_setting(items, predictions, resamples, seed)

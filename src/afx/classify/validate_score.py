@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tqdm import tqdm
+
 from afx.classify.agreement import auroc, binary_scores, bootstrap_auroc_ci, bootstrap_ci
 from afx.classify.labelled_io import GOLD
 from afx.parse_policy import ParsePolicy, parse_text
@@ -75,10 +77,14 @@ def to_transcript(item: Mapping[str, Any], index: int, policy: ParsePolicy | Non
     return t
 
 
-def predict(classifier: Any, items: list[dict[str, Any]], policy: ParsePolicy | None = None) -> list[Prediction]:
-    """Parse and label every item (reasoning-only items are labelled with an empty output)."""
+def predict(
+    classifier: Any, items: list[dict[str, Any]], policy: ParsePolicy | None = None, progress: bool = False
+) -> list[Prediction]:
+    """Parse and label every item (reasoning-only items are labelled with an empty output); `progress` shows a
+    bar on stderr (a local judge takes seconds per item)."""
     out = []
-    for i, item in enumerate(items):
+    bar = tqdm(items, desc="validate", unit="item", disable=not progress, dynamic_ncols=True)
+    for i, item in enumerate(bar):
         t = to_transcript(item, i, policy)
         only = not t.valid and is_reasoning_only(t.text, t.reasoning, t.output)
         labels: dict[str, Any] = {}
