@@ -186,6 +186,23 @@ def test_scorer_on_the_small_model_orders_refusal_above_compliance_and_reuses_th
 
 
 @pytest.mark.local_model
+def test_a_score_does_not_depend_on_what_was_judged_before():
+    """llama.cpp's logits move with how tokens are batched: a transcript judged right after itself (its whole prompt
+    already in the KV cache) or after another one must still get exactly the same score."""
+    compliance_only = LogprobJudgeClassifier(_classifier_cfg(_small_judge(), af_judge=None))
+    long_reply = " ".join([REFUSAL] * 12)  # many tokens: one batch or one token at a time differ most
+    first = compliance_only.label(_transcript(QUERY, PLAIN_NOTES, long_reply), "refusal")["compliance"]["score"]
+    repeated = compliance_only.label(_transcript(QUERY, PLAIN_NOTES, long_reply), "refusal")["compliance"]["score"]
+    assert repeated == first
+    classifier = LogprobJudgeClassifier(_classifier_cfg(_small_judge()))
+    alone = classifier.label(_transcript(QUERY, AF_NOTES, long_reply), "refusal")
+    classifier.label(_transcript(QUERY, PLAIN_NOTES, COMPLIANCE), "refusal")
+    after_other = classifier.label(_transcript(QUERY, AF_NOTES, long_reply), "refusal")
+    assert after_other["compliance"]["score"] == alone["compliance"]["score"]
+    assert after_other["af_partial"]["criteria_scores"] == alone["af_partial"]["criteria_scores"]
+
+
+@pytest.mark.local_model
 def test_judging_puts_the_samplers_kv_cache_back():
     classifier = LogprobJudgeClassifier(_classifier_cfg(_small_judge(), af_judge=None))
     llm = classifier.scorer.llm

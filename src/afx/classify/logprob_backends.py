@@ -167,6 +167,7 @@ class LlamaScorer:
         self._heads: dict[str, list[int]] = {}
         self._depth = 0
         self._outer: _SeqState | None = None
+        self._continuing = False  # a question of this session was scored: the next may extend its KV cells
 
     def _ids(self, words: Sequence[str]) -> list[int]:
         ids: set[int] = set()
@@ -185,11 +186,18 @@ class LlamaScorer:
 
     @contextmanager
     def session(self) -> Iterator[None]:
-        """Several questions on one transcript; the KV state found on entry is put back on exit."""
+        """Several questions on one transcript; the KV state found on entry is put back on exit.
+
+        A session's first question is evaluated from the judge's fixed prefix, never from a longer match left in
+        the cache (the same transcript judged just before): llama.cpp's logits depend slightly on how the tokens
+        were split into batches, so this keeps a score independent of what was judged before it (the scores of
+        one transcript moved by up to 0.04, and one label flipped, between two orders of the same items)."""
         with self._lock:
             outer = self._depth == 0 and self.restore_kv_cache and self.llm.n_tokens > 0 and not self._ours()
             if outer:
                 self._outer = _SeqState(self.llm)
+            if self._depth == 0:
+                self._continuing = False
             self._depth += 1
             try:
                 yield
@@ -217,27 +225,22 @@ class LlamaScorer:
         return any(len(k) <= len(held) and _common_prefix(held, k) == len(k) for k in self._prefixes)
 
     def _load_prefix(self, tokens: list[int], fixed: int) -> int:
-        """Make the KV cache start with tokens[:fixed] (restore its saved state, or evaluate and save it);
-        returns the number of tokens evaluated."""
+        """Make the KV cache start with tokens[:fixed], as saved (restored, or evaluated once from position 0 and
+        saved), so its values never depend on what the cache held before; returns the tokens evaluated."""
         llm = self.llm
         key = tuple(tokens[:fixed])
         if fixed <= 0:
             return 0
-        if _common_prefix(llm.input_ids[: llm.n_tokens], tokens) >= fixed:
-            if key not in self._prefixes:
-                llm._ctx.kv_cache_seq_rm(0, fixed, -1)
-                llm.n_tokens = fixed
-                self._save(key)
-            return 0
-        if key in self._prefixes:
+        saved = self._prefixes.get(key)
+        if saved is not None:
             self._prefixes.move_to_end(key)
-            self._prefixes[key].restore(llm)
+            if _common_prefix(llm.input_ids[: llm.n_tokens], tokens) < fixed:
+                saved.restore(llm)
             return 0
-        common = _common_prefix(llm.input_ids[: llm.n_tokens], tokens)
-        llm.n_tokens = common
-        llm.eval(tokens[common:fixed])
+        llm.n_tokens = 0  # from position 0 in the same batches every time: the same KV values
+        llm.eval(tokens[:fixed])
         self._save(key)
-        return fixed - common
+        return fixed
 
     def _save(self, key: tuple[int, ...]) -> None:
         self._prefixes[key] = _SeqState(self.llm)
@@ -252,8 +255,12 @@ class LlamaScorer:
         if len(tokens) >= self.llm.n_ctx():
             raise AfxError(f"judge prompt ({len(tokens)} tokens) exceeds the judge's n_ctx={self.llm.n_ctx()}")
         with self.session():
-            evaluated = self._load_prefix(tokens, self._fixed_prefix(chat, tokens)) if self.prefix_slots > 0 else 0
+            fixed = self._fixed_prefix(chat, tokens) if self.prefix_slots > 0 else 0
+            evaluated = self._load_prefix(tokens, fixed)
             common = min(_common_prefix(self.llm.input_ids[: self.llm.n_tokens], tokens), len(tokens) - 1)
+            if not self._continuing:  # a session's first question reuses only the fixed prefix (see session())
+                common = min(common, fixed)
+            self._continuing = True
             evaluated += len(tokens) - common
             self.llm.n_tokens = common  # eval() drops the KV cells from here on
             self.llm.eval(tokens[common:])
