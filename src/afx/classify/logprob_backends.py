@@ -179,7 +179,10 @@ class LlamaScorer:
         return sorted(ids)
 
     def identity(self) -> dict[str, Any]:
-        return {**self.backend.identity(), "scorer": "logits", "yes_ids": self.yes_ids, "no_ids": self.no_ids}
+        # scorer_version is part of every cached score's key: 2 = a transcript's first question evaluated from the
+        # saved instructions (scores of version 1 depended on what was judged before and are not reused)
+        identity = {**self.backend.identity(), "scorer": "logits", "scorer_version": 2}
+        return {**identity, "yes_ids": self.yes_ids, "no_ids": self.no_ids}
 
     def render(self, chat: Chat) -> str:
         return self.backend.render(GenerationRequest(chat.system, chat.turns, chat.prefill, {}, ""))
