@@ -31,7 +31,8 @@ MODES = ("refusal", "welfare_support")
 def labelled_items() -> list[tuple[str, dict[str, Any]]]:
     return [
         (path.stem, json.loads(line))
-        for path in sorted((data_dir() / "labelled").glob("*.jsonl"))
+        # the files the fixture was recorded on (v1, v2); later files, such as the held-out set, are not in it
+        for path in sorted((data_dir() / "labelled").glob("transcripts_v*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
