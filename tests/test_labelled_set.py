@@ -52,6 +52,7 @@ def test_labelled_set_covers_the_hard_cases_consistently():
 
 V2 = data_dir() / "labelled" / "transcripts_v2.jsonl"
 HELDOUT = data_dir() / "labelled" / "transcripts_heldout_v1.jsonl"  # written after the judges were fixed
+HELDOUT2 = data_dir() / "labelled" / "transcripts_heldout_v2.jsonl"  # written before the probe judge was trained
 SHAPES = {
     "paper_tags",
     "think_untagged",
@@ -168,7 +169,7 @@ def test_labelled_set_v2_schema_and_shapes():
     assert len({(i["setting"], i["tier"]) for i in items}) == 4
 
 
-@pytest.mark.parametrize("path", [V2, HELDOUT], ids=["v2", "heldout"])
+@pytest.mark.parametrize("path", [V2, HELDOUT, HELDOUT2], ids=["v2", "heldout", "heldout2"])
 def test_labelled_set_labels_are_consistent(path):
     items = _raw(path)
     for item in items:
@@ -210,12 +211,14 @@ def test_labelled_set_v2_has_malformed_and_unmonitored_reasoning_items():
 # --- the held-out set: new items written after every judge prompt and threshold was fixed (issue 14) ---
 
 
-def test_heldout_set_is_new_text_in_every_shape_and_setting():
-    items, v2 = _raw(HELDOUT), _raw()
-    assert [i["id"] for i in load_labelled(HELDOUT)] == [i["id"] for i in items]
+@pytest.mark.parametrize("path", [HELDOUT, HELDOUT2], ids=["heldout", "heldout2"])
+def test_heldout_set_is_new_text_in_every_shape_and_setting(path):
+    items = _raw(path)
+    earlier = _raw() + (_raw(HELDOUT) if path == HELDOUT2 else [])
+    assert [i["id"] for i in load_labelled(path)] == [i["id"] for i in items]
     ids = [i["id"] for i in items]
-    assert len(items) >= 80 and len(set(ids)) == len(ids) and not set(ids) & {i["id"] for i in v2}
-    assert not {i["query"] for i in items} & {i["query"] for i in v2}  # new requests, not re-labelled old ones
+    assert len(items) >= 80 and len(set(ids)) == len(ids) and not set(ids) & {i["id"] for i in earlier}
+    assert not {i["query"] for i in items} & {i["query"] for i in earlier}  # new requests, not re-labelled old ones
     _check_schema_and_parsing(items)
     shapes = Counter(i["shape"] for i in items)
     assert set(shapes) == SHAPES and min(shapes.values()) >= 4, shapes
