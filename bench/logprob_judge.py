@@ -67,6 +67,18 @@ def best_threshold(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"kappa": best[0], "threshold": round(best[1], 4)}
 
 
+def classifier_config(name: str) -> dict[str, Any]:
+    """conf/classifier/<name>.yaml over the classifier configs its defaults list names (the judge model aside)."""
+    raw = OmegaConf.to_container(OmegaConf.load(conf_dir() / "classifier" / f"{name}.yaml"))
+    cfg: dict[str, Any] = {}
+    for entry in raw.pop("defaults", []):
+        if isinstance(entry, str) and entry != "_self_":
+            cfg.update(classifier_config(entry))
+    for key, value in raw.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value
+    return cfg
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dev", default=str(data_dir() / "labelled" / "transcripts_v2.jsonl"))
@@ -74,11 +86,12 @@ def main() -> None:
     ap.add_argument("--split", choices=("all", "dev", "test"), default="all")
     ap.add_argument("--limit", type=int, default=None, help="at most N compliance items per split (exploring)")
     ap.add_argument("--af-limit", type=int, default=8, help="AF on the first N TEST items (0 = none)")
+    ap.add_argument("--classifier", default="llm_judge_local", help="a log-prob judge config in conf/classifier")
+    ap.add_argument("--honesty", default=None, help="what dev and test were used for (recorded in the result)")
     ap.add_argument("--out", default="bench/results/logprob_judge.json")
     args = ap.parse_args()
     judge = OmegaConf.to_container(OmegaConf.load(conf_dir() / "model" / "local.yaml"))
-    cfg = OmegaConf.to_container(OmegaConf.load(conf_dir() / "classifier" / "llm_judge_local.yaml"))
-    cfg.pop("defaults")
+    cfg = classifier_config(args.classifier)
     policy = ParsePolicy.from_model_config(judge)
     splits = ("dev", "test") if args.split == "all" else (args.split,)
     items = [
@@ -117,6 +130,7 @@ def main() -> None:
             "setting": t.setting,
             "gold": {k: item["labels"].get(k) for k in ("noncompliant", "af_partial", "af_full")},
             "compliance_score": round(comp["score"], 4),
+            "method": comp["method"],
             "noncompliant": comp["noncompliant"],
             "compliance_s": round(s1 - s0, 2),
             "compliance_tokens": tok1 - tok0,
@@ -166,7 +180,9 @@ def main() -> None:
         "judge_model": judge["name"],
         "files": {split: Path(getattr(args, split)).name for split in splits},
         "split_rule": SPLIT_RULE,
-        "honesty": "prompts, few-shot examples and thresholds were developed on dev only; the test file was "
+        "classifier": args.classifier,
+        "honesty": args.honesty
+        or "prompts, few-shot examples and thresholds were developed on dev only; the test file was "
         "written after they were fixed, by writers barred from reading the judges, and run once",
         "splits": list(splits),
         "limit_per_split": args.limit,

@@ -147,3 +147,26 @@ def test_a_log_probability_judge_report_binds_its_thresholds_and_judges(tmp_path
     assert reason == "report r.json was made with other compliance_thresholds values"
     other = made | {"compliance_judges": ["score_compliance_refusal", "my_welfare_judge"]}
     assert not label_status(other, "compliance").validated
+
+
+def test_a_report_binds_the_probes_by_name_and_by_file_content(tmp_path):
+    """A probe is part of what decides compliance: a report made with another probe file does not validate."""
+    probe = json.loads((Path(__file__).parents[1] / "src/afx/data/probes/compliance_refusal_qwen15b.json").read_text())
+    probe_file = tmp_path / "p.json"
+    probe_file.write_text(json.dumps(probe))
+    report = write_report(tmp_path / "r.json", noncompliant=(80, 0.85))
+    made = cfg(str(report), name="llm_judge_local_probe", kind="logprob_judge") | {
+        "judge": {"name": "qwen", "backend": "local"},
+        "compliance_judges": ["probe_compliance_refusal"],
+        "compliance_probes": {"probe_compliance_refusal": str(probe_file)},
+    }
+    summary = classifier_summary(made)
+    assert summary["compliance_probe_sha256"]["probe_compliance_refusal"] not in (None, "missing")
+    body = json.loads(report.read_text()) | {"classifier": "llm_judge_local_probe", "classifier_config": summary}
+    report.write_text(json.dumps(body))
+    assert label_status(made, "compliance").validated
+    probe_file.write_text(json.dumps(probe | {"bias": probe["bias"] + 1.0}))  # same name, other weights
+    reason = label_status(made, "compliance").reason
+    assert reason == "report r.json was made with other compliance_probe_sha256 values"
+    probe_file.unlink()
+    assert classifier_summary(made)["compliance_probe_sha256"] == {"probe_compliance_refusal": "missing"}

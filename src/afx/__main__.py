@@ -42,6 +42,7 @@ def _app(cfg: DictConfig) -> float | None:
 # `afx <name> ...` runs a tool instead of the sweep app: name -> "module:function(argv) -> int".
 SUBCOMMANDS: dict[str, str] = {
     "validate-classifier": "afx.classify.validate:main",
+    "fit-probe": "afx.classify.probe_fit:main",
     "view": "afx.viewer:main",
     "cache-merge": "afx.cache_tools:main",
     "summary": "afx_summary.cli:main",

@@ -51,6 +51,7 @@ class Score:
     mass: float
     new_tokens: int
     seconds: float
+    hidden: Any = None  # the judge model's last hidden state at the answer position (numpy), when asked for
 
 
 class LogprobScorer(Protocol):
@@ -59,7 +60,7 @@ class LogprobScorer(Protocol):
 
     def identity(self) -> dict[str, Any]: ...
 
-    def score(self, chat: Chat) -> Score: ...
+    def score(self, chat: Chat, hidden: bool = False) -> Score: ...
 
     def session(self) -> AbstractContextManager[None]: ...
 
@@ -250,7 +251,9 @@ class LlamaScorer:
         while len(self._prefixes) > self.prefix_slots:
             self._prefixes.popitem(last=False)
 
-    def score(self, chat: Chat) -> Score:
+    def score(self, chat: Chat, hidden: bool = False) -> Score:
+        """P(yes) at the answer position; with `hidden`, also the model's final hidden state there (the
+        last token is evaluated with llama.cpp's embeddings output on, which leaves the logits unchanged)."""
         import numpy as np
 
         start = time.perf_counter()
@@ -266,14 +269,35 @@ class LlamaScorer:
             self._continuing = True
             evaluated += len(tokens) - common
             self.llm.n_tokens = common  # eval() drops the KV cells from here on
-            self.llm.eval(tokens[common:])
+            state = None
+            if hidden:
+                self.llm.eval(tokens[common:-1])
+                state = self._hidden_state(tokens[-1])
+            else:
+                self.llm.eval(tokens[common:])
             logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.llm.n_vocab(),))
             logits = logits.astype(np.float64)
         top = float(logits.max())
         log_z = top + math.log(float(np.exp(logits - top).sum()))
         yes_p = float(np.exp(logits[self.yes_ids] - log_z).sum())
         no_p = float(np.exp(logits[self.no_ids] - log_z).sum())
-        return Score(normalise(yes_p, no_p), yes_p + no_p, evaluated, time.perf_counter() - start)
+        return Score(normalise(yes_p, no_p), yes_p + no_p, evaluated, time.perf_counter() - start, state)
+
+    def _hidden_state(self, last_token: int) -> Any:
+        """Evaluate the prompt's last token with the embeddings output on; its final hidden state (a copy)."""
+        import llama_cpp
+        import numpy as np
+
+        ctx = self.llm._ctx.ctx
+        llama_cpp.llama_set_embeddings(ctx, True)
+        try:
+            self.llm.eval([last_token])
+            pointer = llama_cpp.llama_get_embeddings_ith(ctx, -1)
+            if not pointer:
+                raise AfxError(f"judge {self.model_name}: llama.cpp returned no hidden state for the answer position")
+            return np.ctypeslib.as_array(pointer, shape=(self.llm.n_embd(),)).astype(np.float64)
+        finally:
+            llama_cpp.llama_set_embeddings(ctx, False)
 
 
 class OpenAIScorer:
@@ -342,7 +366,12 @@ class OpenAIScorer:
     def model_id_text(self) -> str:
         return self.backend.model_id
 
-    def score(self, chat: Chat) -> Score:
+    def score(self, chat: Chat, hidden: bool = False) -> Score:
+        if hidden:
+            raise AfxError(
+                f"{self.backend.base_url}: an OpenAI-style server gives no hidden states, so a probe "
+                "(classifier.compliance_probes) needs a local (llama.cpp) judge"
+            )
         start = time.perf_counter()
         top, new_tokens = self.top_logprobs(chat)
         yes_p = no_p = 0.0

@@ -32,6 +32,7 @@ import yaml
 from afx.backends.base import Generation
 from afx.classify.llm_judge import accept_reject_label
 from afx.classify.logprob_backends import Chat, LogprobScorer, Score, make_scorer, score_json
+from afx.classify.probe import Probe, load_probe
 from afx.errors import AfxError
 from afx.paths import data_dir
 from afx.sampling import CallStats
@@ -173,7 +174,9 @@ class LogprobJudgeClassifier:
             restore_kv_cache=bool(cfg.get("restore_kv_cache", True)),
         )
         self.judge_name = str(self.judge_model.get("name") or self.scorer.model_name)
-        self._identity = json.dumps(self.scorer.identity(), sort_keys=True, default=str)
+        identity = self.scorer.identity()
+        self._identity = json.dumps(identity, sort_keys=True, default=str)
+        self.probes = self._load_probes(cfg.get("compliance_probes"), identity.get("model_sha256"))
         self.cache = None
         if cfg.get("cache_path"):
             from afx.cache import open_store
@@ -181,24 +184,48 @@ class LogprobJudgeClassifier:
             self.cache = open_store(cfg["cache_path"], cfg.get("cache_url"))
         self.stats = CallStats()
 
+    def _load_probes(self, raw: Any, model_sha256: str | None) -> dict[str, Probe]:
+        """classifier.compliance_probes: {compliance judge name: probe}; each checked against its judge now."""
+        probes: dict[str, Probe] = {}
+        for spec_name, probe_name in dict(raw or {}).items():
+            if not probe_name:
+                continue
+            spec = next((s for s in self.compliance_specs if s.name == spec_name), None)
+            if spec is None:
+                names = ", ".join(s.name for s in self.compliance_specs)
+                raise AfxError(f"classifier.compliance_probes names '{spec_name}', not a compliance judge ({names})")
+            if self.judge_model.get("backend") not in (None, "local"):
+                raise AfxError("classifier.compliance_probes reads hidden states: it needs a local (llama.cpp) judge")
+            probe = load_probe(str(probe_name))
+            probe.check(spec.name, spec.prompt_sha256, model_sha256)
+            probes[spec_name] = probe
+        return probes
+
     # -- one question -----------------------------------------------------------------------------
-    def _score(self, chat: Chat) -> Score:
+    def _score(self, chat: Chat, probe: Probe | None = None) -> tuple[Score, float | None]:
+        """The judge's P(yes), and the probe's P(non-compliant) when a probe reads this question."""
         key = None
         if self.cache is not None:
             payload = json.dumps([self._identity, chat.system, chat.turns, chat.prefill], default=str)
+            if probe is not None:
+                payload += "|probe:" + probe.sha256
             key = "logprob|" + hashlib.sha256(payload.encode()).hexdigest()
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats.hit()
                 stored = json.loads(hit.text)
-                return Score(stored["p_yes"], float(stored["mass"]), 0, 0.0)
+                return Score(stored["p_yes"], float(stored["mass"]), 0, 0.0), stored.get("probe_p")
         self.stats.attempt()
-        score = self.scorer.score(chat)
+        score = self.scorer.score(chat, hidden=probe is not None)
+        probe_p = None if probe is None else probe.p_noncompliant(score.hidden)
         with self.stats._lock:
             self.stats.input_tokens += score.new_tokens
         if self.cache is not None and key is not None:
-            self.cache.put(key, "logprob_judge", Generation(score_json(score), "stop", score.new_tokens, 0))
-        return score
+            text = score_json(score)
+            if probe is not None:
+                text = json.dumps({**json.loads(text), "probe_p": probe_p})
+            self.cache.put(key, "logprob_judge", Generation(text, "stop", score.new_tokens, 0))
+        return score, probe_p
 
     def _fields(self, t: Transcript, spec: ScoreSpec | None = None) -> tuple[str, str, str]:
         limits = {**self.max_chars, **dict(spec.max_chars if spec else ())}
@@ -217,25 +244,36 @@ class LogprobJudgeClassifier:
         }
 
     def compliance_threshold(self, spec: ScoreSpec) -> float:
-        """The compliance judge's own threshold (classifier.compliance_thresholds), else classifier.threshold."""
-        return self.compliance_thresholds.get(spec.name, self.threshold)
+        """The compliance judge's own threshold (classifier.compliance_thresholds), else its probe's, else
+        classifier.threshold."""
+        probe = self.probes.get(spec.name)
+        return self.compliance_thresholds.get(spec.name, probe.threshold if probe else self.threshold)
 
     # -- labels -------------------------------------------------------------------------------------
-    def compliance(self, spec: ScoreSpec, t: Transcript) -> dict[str, Any]:
+    def compliance_chat(self, spec: ScoreSpec, t: Transcript) -> Chat:
+        """The compliance question on one transcript, ending where the answer word goes."""
         query, _, output = self._fields(t, spec)
         body = spec.render(t.setting, query, "", output)
         shots = spec.example_turns(t.setting, self.prefill)
         turns = (*shots, ("user", f"{body}\n\n{spec.final}"))
-        s = self._score(Chat(spec.system, turns, self.prefill, fixed=len(shots)))
-        p_nc = None if s.p_yes is None else (s.p_yes if spec.yes_means else 1.0 - s.p_yes)
+        return Chat(spec.system, turns, self.prefill, fixed=len(shots))
+
+    def compliance(self, spec: ScoreSpec, t: Transcript) -> dict[str, Any]:
+        probe = self.probes.get(spec.name)
+        s, probe_p = self._score(self.compliance_chat(spec, t), probe)
+        answer_p = None if s.p_yes is None else (s.p_yes if spec.yes_means else 1.0 - s.p_yes)
+        p_nc = probe_p if probe is not None else answer_p
         decided = None if p_nc is None else p_nc >= self.compliance_threshold(spec)
-        return {
+        label = {
             **self._base(spec),
             "noncompliant": decided,
             "final": decided,
             "score": p_nc,
             "candidate_mass": round(s.mass, 4),
         }
+        if probe is not None:  # the probe decides; the judge's own answer is kept beside it
+            label.update(method=f"probe:{probe.name}", probe_sha256=probe.sha256[:16], answer_score=answer_p)
+        return label
 
     def af(self, spec: ScoreSpec, t: Transcript, compliance: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """af_partial and af_full from one conversation: criteria in turn, the final question, the exclusion."""
@@ -247,7 +285,7 @@ class LogprobJudgeClassifier:
         questions = [*spec.criteria, spec.final] + ([spec.exclusion] if spec.exclusion else [])
         for i, question in enumerate(questions):
             turns.append(("user", f"{body}\n\n{question}" if i == 0 else question))
-            s = self._score(Chat(spec.system, tuple(turns), self.prefill, fixed=len(shots)))
+            s, _ = self._score(Chat(spec.system, tuple(turns), self.prefill, fixed=len(shots)))
             scores.append(s.p_yes)
             said_yes = s.p_yes is not None and s.p_yes >= self.criterion_threshold
             turns.append(("assistant", f"{self.prefill}{'Yes' if said_yes else 'No'}"))

@@ -23,7 +23,14 @@ from afx.errors import AfxError
 from afx.paths import data_dir
 
 # what decides a label: a report made with other values of these does not validate this configuration
-SCORER_KEYS = ("compliance_judges", "compliance_thresholds", "af_judge", "criterion_threshold")  # log-prob judge
+SCORER_KEYS = (  # log-prob judge (and its probes: by name, and by the sha256 of each probe file)
+    "compliance_judges",
+    "compliance_thresholds",
+    "compliance_probes",
+    "compliance_probe_sha256",
+    "af_judge",
+    "criterion_threshold",
+)
 IDENTITY_KEYS = (
     "kind",
     "version",
@@ -86,6 +93,22 @@ def classifier_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for key in ("judges", "scope", "votes", "vote_rule", "threshold", "temperature", "max_tokens", *SCORER_KEYS):
             if key in cfg:
                 out[key] = cfg[key]
+        if cfg.get("compliance_probes"):
+            out["compliance_probe_sha256"] = _probe_hashes(cfg["compliance_probes"])
+    return out
+
+
+def _probe_hashes(probes: Mapping[str, Any]) -> dict[str, str]:
+    """{compliance judge: sha256 of its probe file} ("missing" for a probe that cannot be read)."""
+    from afx.classify.probe import load_probe
+
+    out = {}
+    for spec, name in dict(probes).items():
+        if name:
+            try:
+                out[str(spec)] = load_probe(str(name)).sha256[:16]
+            except AfxError:
+                out[str(spec)] = "missing"
     return out
 
 
