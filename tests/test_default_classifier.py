@@ -8,7 +8,7 @@ import pytest
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ((), "llm_judge_local"),  # the embedded 1.5B model: the offline judge scores compliance
+        ((), "llm_judge_local_probe"),  # the embedded 1.5B model: the offline judge's probes label compliance
         (("model=local_small",), "heuristic"),  # the 0.5B plumbing/test model keeps the fast keyword rules
         (("model=simulated",), "heuristic"),  # simulated text: the heuristic (or oracle) is the instrument
         (("model=anthropic",), "heuristic"),
@@ -26,3 +26,15 @@ def test_the_local_default_judge_is_the_embedded_model_and_scores(compose_cfg):
     assert cfg.classifier.kind == "logprob_judge"
     assert cfg.classifier.judge.backend == "local" and cfg.classifier.judge.name == cfg.model.name
     assert cfg.classifier.validation_report  # its labels are checked against a shipped validation report
+
+
+def test_the_local_default_has_validated_compliance_and_unvalidated_af(compose_cfg):
+    """The shipped report (held-out v2) validates the default local judge's compliance in both settings, not AF."""
+    from omegaconf import OmegaConf
+
+    from afx.classify.validation_status import label_status
+
+    classifier = OmegaConf.to_container(compose_cfg().classifier, resolve=True)
+    for setting in ("helpful_only", "animal_welfare"):
+        assert label_status(classifier, "compliance", setting).validated, setting
+        assert not label_status(classifier, "af_partial", setting).validated
