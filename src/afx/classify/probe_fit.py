@@ -29,19 +29,11 @@ from afx.classify.agreement import auroc, binary_scores
 from afx.classify.labelled_io import load_labelled
 from afx.classify.logprob_judge import LogprobJudgeClassifier, load_score_spec
 from afx.classify.probe import fit_logistic
-from afx.classify.validate import compose_config, parse_policy_for
+from afx.classify.validate import compose_config, parse_policy_for, split_args
 from afx.classify.validate_score import to_transcript
 from afx.errors import AfxError
 
 OWN_OPTIONS = ("judge", "file", "out", "C", "threshold", "folds", "name", "progress")
-
-
-def split_args(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    opts, overrides = {}, []
-    for arg in argv:
-        key, eq, value = arg.partition("=")
-        (opts.__setitem__(key, value) if eq and key in OWN_OPTIONS else overrides.append(arg))
-    return opts, overrides
 
 
 def _number(opts: Mapping[str, str], key: str, default: float, low: float, high: float | None = None) -> float:
@@ -133,7 +125,7 @@ def features(
 
 
 def main(argv: list[str]) -> int:
-    opts, overrides = split_args(argv)
+    opts, overrides = split_args(argv, OWN_OPTIONS, prefix=None)
     for key in ("judge", "file", "out"):
         if not opts.get(key):
             raise AfxError(f"fit-probe needs {key}=... (usage: afx fit-probe judge=NAME file=A.jsonl out=P.json)")

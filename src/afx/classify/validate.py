@@ -72,12 +72,14 @@ def default_labelled_file() -> Path:
     return v2 if v2.is_file() else folder / "transcripts_v1.jsonl"
 
 
-def split_args(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """(validate-classifier's own options incl. labels.*, the Hydra config overrides)."""
+def split_args(
+    argv: list[str], own: tuple[str, ...] = OWN_OPTIONS, prefix: str | None = "labels."
+) -> tuple[dict[str, str], list[str]]:
+    """(a tool's own options: `own`, and keys starting with `prefix`; the Hydra config overrides)."""
     opts, overrides = {}, []
     for arg in argv:
         key, eq, value = arg.partition("=")
-        if eq and (key in OWN_OPTIONS or key.startswith("labels.")):
+        if eq and (key in own or (prefix is not None and key.startswith(prefix))):
             opts[key] = value
         else:
             overrides.append(arg)
