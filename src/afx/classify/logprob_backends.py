@@ -384,6 +384,6 @@ class OpenAIScorer:
         return Score(normalise(yes_p, no_p), yes_p + no_p, new_tokens, time.perf_counter() - start)
 
 
-def score_json(score: Score) -> str:
-    """A Score as the text of a cached response."""
-    return json.dumps({"p_yes": score.p_yes, "mass": score.mass})
+def score_json(score: Score, **extra: Any) -> str:
+    """A Score (and e.g. a probe's output) as the text of a cached response."""
+    return json.dumps({"p_yes": score.p_yes, "mass": score.mass, **extra})

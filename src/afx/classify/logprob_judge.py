@@ -221,9 +221,7 @@ class LogprobJudgeClassifier:
         with self.stats._lock:
             self.stats.input_tokens += score.new_tokens
         if self.cache is not None and key is not None:
-            text = score_json(score)
-            if probe is not None:
-                text = json.dumps({**json.loads(text), "probe_p": probe_p})
+            text = score_json(score) if probe is None else score_json(score, probe_p=probe_p)
             self.cache.put(key, "logprob_judge", Generation(text, "stop", score.new_tokens, 0))
         return score, probe_p
 

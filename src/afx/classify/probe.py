@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +48,7 @@ class Probe:
             raise AfxError(
                 f"probe {self.name} expects a hidden state of {len(self.weights)} values, the judge gave {h.shape}"
             )
-        z = (h - np.asarray(self.mean)) / np.asarray(self.scale)
-        logit = float(z @ np.asarray(self.weights)) + self.bias
-        return 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
+        return float(logistic(h, self.mean, self.scale, self.weights, self.bias))
 
     def check(self, spec_name: str, prompt_sha256: str, model_sha256: str | None) -> None:
         """The probe was fitted on this judge prompt and this judge model; else one line, before any call."""
@@ -65,6 +62,14 @@ class Probe:
                 f"probe {self.name} was fitted on judge model sha256 {self.model_sha256[:16]}, "
                 f"but classifier.judge is {str(model_sha256)[:16]}: refit it with `afx fit-probe`"
             )
+
+
+def logistic(x: Any, mean: Any, scale: Any, weights: Any, bias: float) -> Any:
+    """sigmoid(w . (x - mean) / scale + b) for one hidden state or a matrix of them (tanh form: no overflow)."""
+    import numpy as np
+
+    z = ((np.asarray(x, dtype=np.float64) - np.asarray(mean)) / np.asarray(scale)) @ np.asarray(weights) + bias
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def probe_path(name: str) -> Path:

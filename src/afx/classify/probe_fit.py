@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from afx.classify.agreement import auroc, binary_scores
 from afx.classify.labelled_io import load_labelled
 from afx.classify.logprob_judge import LogprobJudgeClassifier, load_score_spec
-from afx.classify.probe import fit_logistic
+from afx.classify.probe import fit_logistic, logistic
 from afx.classify.validate import compose_config, parse_policy_for, split_args
 from afx.classify.validate_score import to_transcript
 from afx.errors import AfxError
@@ -48,13 +48,6 @@ def _number(opts: Mapping[str, str], key: str, default: float, low: float, high:
 
 def _fold(item_id: str, folds: int) -> int:
     return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
-
-
-def _predict(x: Any, fitted: tuple[Any, Any, Any, float]) -> Any:
-    import numpy as np
-
-    mean, scale, weights, bias = fitted
-    return 1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ weights + bias)))
 
 
 def _agreement(gold: list[bool], p: list[float], threshold: float) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def estimates(x: Any, y: Any, ids: list[str], files: list[str], c: float, thresh
     for k in range(folds):
         test = fold == k
         if test.any() and len(set(y[~test].tolist())) == 2:
-            p[test] = _predict(x[test], fit_logistic(x[~test], y[~test], c))
+            p[test] = logistic(x[test], *fit_logistic(x[~test], y[~test], c))
     out[f"cv{folds}"] = _agreement(y.tolist(), p.tolist(), threshold)
     names = sorted(set(files))
     if len(names) > 1:
@@ -86,7 +79,7 @@ def estimates(x: Any, y: Any, ids: list[str], files: list[str], c: float, thresh
         for name in names:
             test = where == name
             if len(set(y[~test].tolist())) == 2:
-                q = _predict(x[test], fit_logistic(x[~test], y[~test], c))
+                q = logistic(x[test], *fit_logistic(x[~test], y[~test], c))
                 out[f"train_others_test_{name}"] = _agreement(y[test].tolist(), q.tolist(), threshold)
     return out
 
