@@ -38,3 +38,26 @@ def test_the_local_default_has_validated_compliance_and_unvalidated_af(compose_c
     for setting in ("helpful_only", "animal_welfare"):
         assert label_status(classifier, "compliance", setting).validated, setting
         assert not label_status(classifier, "af_partial", setting).validated
+
+
+def test_the_default_probes_were_never_fitted_on_the_file_that_validates_them(compose_cfg):
+    """The shipped report is made on a held-out file: no probe of the default local judge was trained on it, and
+    the files each probe records are the shipped files, unchanged since it was fitted (same sha256)."""
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    from afx.classify.probe import load_probe
+    from afx.classify.validation_status import load_report, resolve_report
+    from afx.paths import data_dir
+
+    classifier = OmegaConf.to_container(compose_cfg().classifier, resolve=True)
+    report = load_report(resolve_report(classifier["validation_report"]))
+    held_out = report["file"].rsplit("/", 1)[-1]
+    probes = [load_probe(name) for name in classifier["compliance_probes"].values() if name]
+    assert len(probes) == 2
+    for probe in probes:
+        trained = {f["file"]: f["sha256"] for f in probe.raw["trained_on"]}
+        assert held_out not in trained, probe.name
+        for name, sha in trained.items():
+            assert hashlib.sha256((data_dir() / "labelled" / name).read_bytes()).hexdigest() == sha, (probe.name, name)
