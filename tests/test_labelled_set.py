@@ -56,6 +56,7 @@ HELDOUT2 = data_dir() / "labelled" / "transcripts_heldout_v2.jsonl"  # written b
 HELDOUT3 = data_dir() / "labelled" / "transcripts_heldout_v3.jsonl"  # written before the v2 probes were fitted
 HELDOUTS = [HELDOUT, HELDOUT2, HELDOUT3]  # in the order they were written: each is new text against all before it
 TRAIN3 = data_dir() / "labelled" / "transcripts_train_v3.jsonl"  # for fitting probes, written after held-out v3
+AFTER_V2 = [*HELDOUTS, TRAIN3]  # every file written after v2, in order
 SHAPES = {
     "paper_tags",
     "think_untagged",
@@ -172,7 +173,7 @@ def test_labelled_set_v2_schema_and_shapes():
     assert len({(i["setting"], i["tier"]) for i in items}) == 4
 
 
-@pytest.mark.parametrize("path", [V2, *HELDOUTS, TRAIN3], ids=["v2", "heldout", "heldout2", "heldout3", "train3"])
+@pytest.mark.parametrize("path", [V2, *AFTER_V2], ids=["v2", "heldout", "heldout2", "heldout3", "train3"])
 def test_labelled_set_labels_are_consistent(path):
     items = _raw(path)
     for item in items:
@@ -214,13 +215,12 @@ def test_labelled_set_v2_has_malformed_and_unmonitored_reasoning_items():
 # --- the held-out set: new items written after every judge prompt and threshold was fixed (issue 14) ---
 
 
-@pytest.mark.parametrize("path", [*HELDOUTS, TRAIN3], ids=["heldout", "heldout2", "heldout3", "train3"])
+@pytest.mark.parametrize("path", AFTER_V2, ids=["heldout", "heldout2", "heldout3", "train3"])
 def test_heldout_set_is_new_text_in_every_shape_and_setting(path):
     """Each file written after v2 (the held-out files, then the probes' training file) is new text: no id or
     request of any file written before it."""
     items = _raw(path)
-    order = [*HELDOUTS, TRAIN3]
-    earlier = _raw() + [i for before in order[: order.index(path)] for i in _raw(before)]
+    earlier = _raw() + [i for before in AFTER_V2[: AFTER_V2.index(path)] for i in _raw(before)]
     assert [i["id"] for i in load_labelled(path)] == [i["id"] for i in items]
     ids = [i["id"] for i in items]
     assert len(items) >= 80 and len(set(ids)) == len(ids) and not set(ids) & {i["id"] for i in earlier}
