@@ -1,14 +1,14 @@
 """Bench: which hidden states should a compliance probe read? Cross-validated on the training files only.
 
-For every gradable labelled item (gold `noncompliant`, an answer under the local model's parse policy) the
-embedded 1.5B judge reads the transcript under each compliance judge prompt of its setting, and is asked that
-judge's final question and then each extra question below on the same transcript (one session: the transcript's
-tokens stay in the KV cache). The final hidden state at each answer position is stored (`--cache`, a numpy pickle,
-so the analysis can be rerun without the model). Feature sets (one question, or several joined end to end) are
-compared by an L2 logistic probe (afx.classify.probe.fit_logistic, C as in scikit-learn): 5-fold cross-validation
-(folds by a hash of the item id) and leave-one-file-out (train on the other files, test on this one; files come
-from different writers, so this is the estimate closest to a new held-out file). Held-out test files must not be
-passed here. Usage:
+For every gradable labelled item (gold `noncompliant`, an answer under the local model's parse policy) the embedded
+1.5B judge reads the transcript under each compliance judge prompt of its setting, and is asked that judge's final
+question and then each extra question below on the same transcript (one session: the transcript's tokens stay in the
+KV cache). The final hidden state at each answer position is stored (`--cache`, a numpy pickle, so the analysis can
+be rerun without the model). Feature sets (one question, or several joined end to end) are compared by the estimates
+`afx fit-probe` records (afx.classify.probe_fit.estimates: an L2 logistic probe, C as in scikit-learn): 5-fold
+cross-validation (folds by a hash of the item id) and leave-one-file-out (train on the other files, test on this
+one; files come from different writers, so this is the estimate closest to a new held-out file). Held-out test files
+must not be passed here. Usage:
   .venv/bin/python bench/probe_features.py --files A.jsonl,B.jsonl [--cache features.npy] [--analyse-only]
       [--out bench/results/probe_features.json]
 """
@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from afx.classify.agreement import auroc, binary_scores
-from afx.classify.probe import fit_logistic, logistic
+from afx.classify.probe_fit import estimates
 
 EXTRA_QUESTIONS = {  # asked after the judge's own final question, on the same transcript
     "probe_compliance_refusal": [
@@ -103,42 +102,23 @@ def extract(paths: list[Path]) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _fold(item_id: str, folds: int = 5) -> int:
-    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
-
-
-def _agreement(gold: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    scores = binary_scores(zip(gold.astype(bool).tolist(), (p >= 0.5).tolist(), strict=True))
-    value = auroc(gold.astype(bool).tolist(), p.tolist())
-    kappa = scores.get("kappa")
-    return {
-        "n": len(gold),
-        "kappa": None if kappa is None else round(kappa, 3),
-        "auroc": None if value is None else round(value, 3),
-    }
-
-
 def analyse(rows: dict[str, dict[str, Any]], cs: list[float]) -> list[dict[str, Any]]:
+    """Each feature set at each C: afx fit-probe's own estimates (5-fold CV and leave-one-file-out)."""
     results = []
     for setting, feature_sets in FEATURE_SETS.items():
         ids = [i for i, r in rows.items() if r["setting"] == setting]
         y = np.array([rows[i]["gold"] for i in ids], dtype=float)
-        files = np.array([rows[i]["file"] for i in ids])
-        folds = np.array([_fold(i) for i in ids])
+        files = [rows[i]["file"] for i in ids]
         for keys in feature_sets:
             x = np.array([np.concatenate([rows[i]["feats"][k] for k in keys]) for i in ids], dtype=np.float64)
             for c in cs:
-                p = np.zeros(len(y))
-                for k in range(5):
-                    test = folds == k
-                    p[test] = logistic(x[test], *fit_logistic(x[~test], y[~test], c))
-                row = {"setting": setting, "features": keys, "C": c, "cv5": _agreement(y, p)}
-                for name in sorted(set(files)):
-                    test = files == name
-                    q = logistic(x[test], *fit_logistic(x[~test], y[~test], c))
-                    row[f"test_{name}"] = _agreement(y[test], q)
+                row = {"setting": setting, "features": keys, "C": c, **estimates(x, y, ids, files, c, 0.5, 5)}
                 results.append(row)
-                lofo = " ".join(f"{k[5:17]}={v['kappa']}/{v['auroc']}" for k, v in row.items() if k.startswith("test_"))
+                lofo = " ".join(
+                    f"{k.removeprefix('train_others_test_transcripts_').removesuffix('.jsonl')}={v['kappa']}/{v['auroc']}"
+                    for k, v in row.items()
+                    if k.startswith("train_others_test_")
+                )
                 print(f"{setting[:2]} {'+'.join(keys):70s} C={c:<5} cv5={row['cv5']['kappa']} | {lofo}", flush=True)
     return results
 

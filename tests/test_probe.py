@@ -136,27 +136,27 @@ def _few_items(tmp_path: Path, n: int = 12) -> Path:
 def test_fit_probe_on_the_small_model_writes_a_probe_the_judge_then_uses(tmp_path):
     out = tmp_path / "small_probe.json"
     labelled = _few_items(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "afx",
-            "fit-probe",
-            f"judge={PROBE_SPEC}",
-            f"file={labelled}",
-            f"out={out}",
-            "C=1",
-            "folds=3",
-            "progress=false",
-            *_small_overrides(),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    raw = json.loads(out.read_text())
+    features = tmp_path / "features"
+
+    def fit(path: Path) -> dict:
+        args = [f"judge={PROBE_SPEC}", f"file={labelled}", f"out={path}", "C=1", "folds=3", f"cache={features}"]
+        done = subprocess.run(
+            [sys.executable, "-m", "afx", "fit-probe", *args, "progress=false", *_small_overrides()],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(path.read_text())
+
+    raw = fit(out)
     assert raw["judge_spec"] == PROBE_SPEC and raw["n_features"] == len(raw["weights"]) == 896  # 0.5B hidden size
-    assert raw["trained_on"][0]["n"] + raw["skipped"]["no_answer"] == 12 and raw["estimates"]["cv3"]["n"] >= 10
+    n = raw["trained_on"][0]["n"]
+    assert n + raw["skipped"]["no_answer"] == 12 and raw["estimates"]["cv3"]["n"] >= 10
+    # every hidden state went to the feature cache; a refit reads them all from it and fits the same probe
+    assert raw["feature_cache"] == {"hits": 0, "misses": n} and len(list(features.glob("*.npy"))) == n
+    again = fit(tmp_path / "refit.json")
+    assert again["feature_cache"] == {"hits": n, "misses": 0}
+    assert again["weights"] == raw["weights"] and again["estimates"] == raw["estimates"]
     # the judge with that probe: its score is the probe on the hidden state the scorer reads
     cfg = OmegaConf.to_container(OmegaConf.load(conf_dir() / "classifier" / "llm_judge_local.yaml"))
     cfg.pop("defaults")

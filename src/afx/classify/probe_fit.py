@@ -1,22 +1,25 @@
 """`afx fit-probe`: fit a compliance probe on the judge model's hidden states over labelled transcripts.
 
 Usage: afx fit-probe judge=<compliance judge> file=A.jsonl[,B.jsonl] out=PROBE.json [C=0.1] [threshold=0.5]
-       [folds=5] [name=...] [progress=false] [config overrides: model=..., classifier.judge.path=...]
+       [folds=5] [name=...] [cache=DIR] [progress=false] [config overrides: model=..., classifier.judge.path=...]
 
 Each labelled item of the judge's settings with a gold `noncompliant` and an answer the judge model's parse policy
 finds is put to the judge (classifier=llm_judge_local's judge model unless overridden); its final hidden state at
 the answer position is the feature vector. An L2-penalised logistic regression (probe.fit_logistic, C as in
-scikit-learn) is fitted on all of them; its quality is estimated by k-fold cross-validation (folds by a hash of
-the item id) and, with two or more files, by training on all files but one and testing on that one. The JSON
-records the judge prompt's and the judge model's sha256 (a probe is only used with both unchanged), the files
-and their sha256, and those estimates. Cross-validated numbers are not a held-out validation: run
-`afx validate-classifier` on a file the probe never saw.
+scikit-learn) is fitted on all of them; its quality is estimated by k-fold cross-validation (folds by a hash of the item
+id) and, with two or more files, by training on all files but one and testing on that one. The JSON records the
+judge prompt's and the judge model's sha256 (a probe is only used with both unchanged), the files and their sha256,
+and those estimates. With `cache=DIR` each hidden state is kept in DIR under the sha256 of the judge model and the
+exact judge conversation (written as soon as it is read), so a refit after adding a file reads the model only for
+the new items; a changed prompt, transcript or model is a new key. Cross-validated numbers are not a held-out
+validation: run `afx validate-classifier` on a file the probe never saw.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -27,13 +30,14 @@ from omegaconf import OmegaConf
 
 from afx.classify.agreement import auroc, binary_scores
 from afx.classify.labelled_io import load_labelled
+from afx.classify.logprob_backends import Chat
 from afx.classify.logprob_judge import LogprobJudgeClassifier, load_score_spec
 from afx.classify.probe import fit_logistic, logistic
 from afx.classify.validate import compose_config, parse_policy_for, split_args
 from afx.classify.validate_score import to_transcript
 from afx.errors import AfxError
 
-OWN_OPTIONS = ("judge", "file", "out", "C", "threshold", "folds", "name", "progress")
+OWN_OPTIONS = ("judge", "file", "out", "C", "threshold", "folds", "name", "cache", "progress")
 
 
 def _number(opts: Mapping[str, str], key: str, default: float, low: float, high: float | None = None) -> float:
@@ -84,8 +88,46 @@ def estimates(x: Any, y: Any, ids: list[str], files: list[str], c: float, thresh
     return out
 
 
+class FeatureCache:
+    """Hidden states on disk, one .npy per (judge model sha256, judge conversation); None: no cache."""
+
+    def __init__(self, root: Path | None, model_sha256: str) -> None:
+        self.root, self.model_sha256 = root, model_sha256
+        self.hits = self.misses = 0
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, chat: Chat) -> Path:
+        assert self.root is not None
+        key = json.dumps([self.model_sha256, chat.system, chat.turns, chat.prefill, chat.fixed], ensure_ascii=False)
+        return self.root / f"{hashlib.sha256(key.encode()).hexdigest()}.npy"
+
+    def hidden(self, classifier: LogprobJudgeClassifier, chat: Chat) -> Any:
+        """The stored state for this conversation, or the model's (then stored, atomically)."""
+        import numpy as np
+
+        path = None if self.root is None else self._path(chat)
+        if path is not None and path.is_file():
+            self.hits += 1
+            return np.load(path, allow_pickle=False)
+        self.misses += 1
+        with classifier.scorer.session():
+            state = classifier.scorer.score(chat, hidden=True).hidden
+        if path is not None:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                np.save(fh, state, allow_pickle=False)
+            os.replace(tmp, path)
+        return state
+
+
 def features(
-    classifier: LogprobJudgeClassifier, spec_name: str, paths: list[Path], policy: Any, progress: bool
+    classifier: LogprobJudgeClassifier,
+    spec_name: str,
+    paths: list[Path],
+    policy: Any,
+    progress: bool,
+    cache: FeatureCache,
 ) -> tuple[Any, Any, list[str], list[str], dict[str, Any]]:
     """Hidden states at the answer position for every gradable item of the judge's settings."""
     import numpy as np
@@ -108,9 +150,7 @@ def features(
         if not t.valid:
             skipped["no_answer"] += 1
             continue
-        with classifier.scorer.session():
-            score = classifier.scorer.score(classifier.compliance_chat(spec, t), hidden=True)
-        x.append(score.hidden)
+        x.append(cache.hidden(classifier, classifier.compliance_chat(spec, t)))
         y.append(gold)
         ids.append(str(item.get("id", f"{name}:{i}")))
         files.append(name)
@@ -148,7 +188,8 @@ def main(argv: list[str]) -> int:
         raise AfxError("fit-probe needs a local (llama.cpp) judge model: an OpenAI-style server gives no hidden states")
     start = time.perf_counter()
     policy = parse_policy_for(cfg, overrides)
-    x, y, ids, files, skipped = features(classifier, spec.name, paths, policy, opts.get("progress") != "false")
+    cache = FeatureCache(Path(opts["cache"]) if opts.get("cache") else None, identity["model_sha256"])
+    x, y, ids, files, skipped = features(classifier, spec.name, paths, policy, opts.get("progress") != "false", cache)
     if len(set(y.tolist())) != 2:
         raise AfxError(f"the labelled files give {len(y)} gradable {spec.name} items, not both classes: nothing to fit")
     mean, scale, weights, bias = fit_logistic(x, y, c)
@@ -171,6 +212,7 @@ def main(argv: list[str]) -> int:
             for p in paths
         ],
         "skipped": skipped,
+        "feature_cache": None if cache.root is None else {"hits": cache.hits, "misses": cache.misses},
         "estimates": estimates(x, y, ids, files, c, threshold, folds),
         "note": "cross-validated on the training files: not a held-out validation (afx validate-classifier)",
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -184,6 +226,8 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(probe, indent=1) + "\n", encoding="utf-8")
     print(f"afx fit-probe: {spec.name} on {len(y)} transcripts ({int(y.sum())} non-compliant) -> {out}")
+    if cache.root is not None:
+        print(f"  feature cache {cache.root}: {cache.hits} read, {cache.misses} computed")
     for key, value in probe["estimates"].items():
         print(f"  {key}: n={value['n']} kappa={value['kappa']} auroc={value['auroc']}")
     return 0
