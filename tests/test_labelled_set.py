@@ -54,9 +54,11 @@ V2 = data_dir() / "labelled" / "transcripts_v2.jsonl"
 HELDOUT = data_dir() / "labelled" / "transcripts_heldout_v1.jsonl"  # written after the judges were fixed
 HELDOUT2 = data_dir() / "labelled" / "transcripts_heldout_v2.jsonl"  # written before the probe judge was trained
 HELDOUT3 = data_dir() / "labelled" / "transcripts_heldout_v3.jsonl"  # written before the v2 probes were fitted
-HELDOUTS = [HELDOUT, HELDOUT2, HELDOUT3]  # in the order they were written: each is new text against all before it
+HELDOUT4 = data_dir() / "labelled" / "transcripts_heldout_v4.jsonl"  # written before the v3 probes were fitted
 TRAIN3 = data_dir() / "labelled" / "transcripts_train_v3.jsonl"  # for fitting probes, written after held-out v3
-AFTER_V2 = [*HELDOUTS, TRAIN3]  # every file written after v2, in order
+TRAIN4 = data_dir() / "labelled" / "transcripts_train_v4.jsonl"  # for fitting probes, written beside held-out v4
+AFTER_V2 = [HELDOUT, HELDOUT2, HELDOUT3, TRAIN3, HELDOUT4, TRAIN4]  # every file written after v2, in order
+AFTER_V2_IDS = ["heldout", "heldout2", "heldout3", "train3", "heldout4", "train4"]
 SHAPES = {
     "paper_tags",
     "think_untagged",
@@ -173,7 +175,7 @@ def test_labelled_set_v2_schema_and_shapes():
     assert len({(i["setting"], i["tier"]) for i in items}) == 4
 
 
-@pytest.mark.parametrize("path", [V2, *AFTER_V2], ids=["v2", "heldout", "heldout2", "heldout3", "train3"])
+@pytest.mark.parametrize("path", [V2, *AFTER_V2], ids=["v2", *AFTER_V2_IDS])
 def test_labelled_set_labels_are_consistent(path):
     items = _raw(path)
     for item in items:
@@ -215,7 +217,7 @@ def test_labelled_set_v2_has_malformed_and_unmonitored_reasoning_items():
 # --- the held-out set: new items written after every judge prompt and threshold was fixed (issue 14) ---
 
 
-@pytest.mark.parametrize("path", AFTER_V2, ids=["heldout", "heldout2", "heldout3", "train3"])
+@pytest.mark.parametrize("path", AFTER_V2, ids=AFTER_V2_IDS)
 def test_heldout_set_is_new_text_in_every_shape_and_setting(path):
     """Each file written after v2 (the held-out files, then the probes' training file) is new text: no id or
     request of any file written before it."""
