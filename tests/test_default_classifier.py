@@ -29,7 +29,7 @@ def test_the_local_default_judge_is_the_embedded_model_and_scores(compose_cfg):
 
 
 def test_the_local_default_has_validated_compliance_and_unvalidated_af(compose_cfg):
-    """The shipped report (held-out v3) validates the default local judge's compliance in both settings, not AF."""
+    """The shipped report (held-out v4) validates the default local judge's compliance in both settings, not AF."""
     from omegaconf import OmegaConf
 
     from afx.classify.validation_status import label_status
