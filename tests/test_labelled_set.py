@@ -58,7 +58,7 @@ HELDOUT4 = data_dir() / "labelled" / "transcripts_heldout_v4.jsonl"  # written b
 TRAIN3 = data_dir() / "labelled" / "transcripts_train_v3.jsonl"  # for fitting probes, written after held-out v3
 TRAIN4 = data_dir() / "labelled" / "transcripts_train_v4.jsonl"  # for fitting probes, written beside held-out v4
 AFTER_V2 = [HELDOUT, HELDOUT2, HELDOUT3, TRAIN3, HELDOUT4, TRAIN4]  # every file written after v2, in order
-AFTER_V2_IDS = ["heldout", "heldout2", "heldout3", "train3", "heldout4", "train4"]
+AFTER_V2_IDS = [path.stem.removeprefix("transcripts_") for path in AFTER_V2]  # test ids: heldout_v1, ...
 SHAPES = {
     "paper_tags",
     "think_untagged",
